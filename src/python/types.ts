@@ -23,4 +23,27 @@ export interface PythonInfo {
   sitePackages: string;
   /** How it was chosen: "--python", "WSGI_HTTPD_PYTHON", "PYTHON", "prefix venv", "VIRTUAL_ENV", "PATH". */
   foundBy: string;
+  // The fields below are optional so hand-written PythonInfo objects (tests, other modules) stay valid; detectPython()
+  // and readPythonInfo() always fill them (except libPl/instSoName/multiarch/framework when sysconfig has no value).
+  /** "3.11": what package names and library names use. */
+  majorMinor?: string;
+  /** sys.implementation.name: "cpython" (mod_wsgi needs CPython). */
+  implementation?: string;
+  /** sysconfig LDVERSION ("3.11", "3.13t"), ABIFLAGS (""/"t"/"d"). */
+  ldVersion?: string;
+  abiFlags?: string;
+  /** sysconfig LIBPL (the config dir with the static lib and Makefile), INSTSONAME, MULTIARCH; undefined when unset. */
+  libPl?: string;
+  instSoName?: string;
+  multiarch?: string;
+  /** macOS framework builds: PYTHONFRAMEWORK ("Python"); they link against the framework instead of libpython.so. */
+  framework?: string;
+  /** Absolute path of the shared libpython found in LIBDIR / LIBDIR/MULTIARCH / LIBPL, or null when there is none. */
+  sharedLibrary?: string | null;
+  /**
+   * Whether an unprivileged user (the httpd daemon user) can reach this Python's files: every directory from / down
+   * to base_prefix and sys.prefix needs "others" execute, and those two directories also "others" read. `blockedAt`
+   * names the first directory that fails.
+   */
+  homeAccess?: { readableByOthers: boolean; blockedAt?: string };
 }

@@ -1,0 +1,292 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { copyFile, mkdir, rm, rmdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Listr, PRESET_TIMER, PRESET_TIMESTAMP, type ListrTask } from 'listr2';
+import { BuildStepError, ToolchainError } from '../errors.js';
+import { acquireArtifact } from '../fetch/acquire.js';
+import { indexSourceDirs } from '../fetch/sources.js';
+import { activateStack, inspectPrefix, removeStaleStacks, writeFileAtomic, type Manifest } from '../install/prefix.js';
+import { lockPrefix } from '../install/prefix-lock.js';
+import type { Plan, PlannedComponent } from '../plan/plan.js';
+import { serializeLock } from '../resolve/lock.js';
+import { unpackArchive } from '../unpack/unpack.js';
+import { killAllChildren } from '../util/run.js';
+import { layoutFromRoot } from '../verify/apache-layout.js';
+import { verifyServer, type VerifyResult } from '../verify/verify.js';
+import { toolVersion } from '../version.js';
+import type { BuildOptions } from './options.js';
+import { logHeader, runBuildCommand, type StepContext } from './step-runner.js';
+
+export interface BuildReport {
+  prefix: string;
+  root: string;
+  link: string;
+  lockFile: string;
+  logFile: string;
+  upToDate: boolean;
+  components: { name: string; version: string; seconds: number; origin: string }[];
+  totalSeconds: number;
+  verify?: VerifyResult;
+}
+
+interface Context {
+  archives: Map<string, { path: string; origin: string }>;
+  timings: Record<string, number>;
+  verify?: VerifyResult;
+}
+
+function useTtyRenderer(options: BuildOptions): boolean {
+  return options.ui === 'auto' && Boolean(process.stdout.isTTY) && !options.env.CI;
+}
+
+function componentTasks(component: PlannedComponent, plan: Plan, base: Omit<StepContext, 'onLine'>, tty: boolean): ListrTask<Context>[] {
+  const label = (kind: string) => `${component.name} ${component.version}: ${kind}`;
+  const commandTask = (kind: 'configure' | 'compile' | 'install' | 'patch', argv: string[], title: string): ListrTask<Context> => ({
+    title,
+    task: (_, task) =>
+      runBuildCommand(label(kind), argv, component.sourceDir, component.env, {
+        ...base,
+        onLine: tty ? (line) => (task.output = line) : undefined,
+      }),
+    rendererOptions: { outputBar: 3, persistentOutput: false },
+  });
+  return component.steps.flatMap((step): ListrTask<Context>[] => {
+    switch (step.kind) {
+      case 'download':
+        return [];
+      case 'unpack':
+        return [
+          {
+            title: 'unpack',
+            task: async (ctx) => {
+              const archive = ctx.archives.get(component.name)!;
+              logHeader(base.log, `${label('unpack')}: ${archive.path} -> ${component.sourceDir}`);
+              const result = await unpackArchive(archive.path, component.sourceDir);
+              base.log.write(`${result.entries} entries, ${result.bytes} bytes\n`);
+            },
+          },
+        ];
+      case 'check':
+        return [
+          {
+            title: 'check',
+            task: async () => {
+              const missing: string[] = [];
+              for (const file of component.locked.provides) {
+                try {
+                  await stat(join(plan.layout.root, file));
+                } catch {
+                  missing.push(file);
+                }
+              }
+              logHeader(base.log, `${label('check')}: ${component.locked.provides.length - missing.length}/${component.locked.provides.length} expected files present`);
+              if (missing.length > 0)
+                throw new BuildStepError(
+                  `${component.name} ${component.version} installed without ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`,
+                  `read the configure output in the log: a module was probably skipped for a missing library`,
+                  base.logFile,
+                  [],
+                );
+            },
+          },
+        ];
+      default:
+        return [commandTask(step.kind, step.argv!, step.kind)];
+    }
+  });
+}
+
+async function ensureNewDir(path: string, created: string[]): Promise<void> {
+  const first = await mkdir(path, { recursive: true });
+  if (first) created.push(first);
+}
+
+/**
+ * Runs a plan: downloads everything at once, builds each component in order into the new stack directory, verifies the
+ * result, then switches the prefix to it in one rename. Until that rename the existing installation is untouched; on
+ * failure or interruption the new stack, the build directory and any directory this build created are removed.
+ */
+export async function executePlan(plan: Plan, options: BuildOptions): Promise<BuildReport> {
+  const { layout } = plan;
+  const started = Date.now();
+  const logsDir = join(plan.cacheDir, 'logs');
+  await mkdir(logsDir, { recursive: true });
+  const logFile = join(logsDir, `build-${new Date().toISOString().replace(/[:.]/g, '-')}-${layout.stackId}.log`);
+  const log: WriteStream = createWriteStream(logFile, { flags: 'a' });
+  log.write(`wsgi-toolchain ${toolVersion} build of ${layout.prefix}\nplan ${plan.key}\n`);
+
+  const release = await lockPrefix(plan.cacheDir, layout.prefix, options.waitSeconds * 1000);
+  const controller = new AbortController();
+  const createdDirs: string[] = [];
+  let interrupted: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupted = signal;
+    controller.abort(new ToolchainError(`interrupted by ${signal}`, 'nothing was changed in the prefix; run the build again', 130));
+    killAllChildren('SIGTERM');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const tty = useTtyRenderer(options);
+  const base = { log, logFile, env: options.env, signal: controller.signal };
+  const ctx: Context = { archives: new Map(), timings: {} };
+  let succeeded = false;
+  try {
+    await rm(plan.buildDir, { recursive: true, force: true });
+    await mkdir(plan.buildDir, { recursive: true });
+    // Leftovers of a killed build are never the live stack; clear them so they cannot be mistaken for one.
+    await rm(layout.root, { recursive: true, force: true });
+
+    const sourceIndex = options.sourcesDirs.length > 0 ? await indexSourceDirs(options.sourcesDirs) : undefined;
+    const tasks = new Listr<Context, 'default' | 'simple', 'simple'>(
+      [
+        {
+          title: `Download and verify ${plan.components.length} sources`,
+          task: (_, task) =>
+            task.newListr(
+              plan.components.map((c) => ({
+                title: `${c.locked.artifacts[0]!.file}`,
+                task: async (ctx2, sub) => {
+                  const result = await acquireArtifact({
+                    component: c.name,
+                    version: c.version,
+                    artifacts: c.locked.artifacts,
+                    mirrorPath: c.locked.mirrorPath,
+                    mirrors: options.mirrors,
+                    sourceIndex,
+                    offline: options.offline,
+                    cacheDir: plan.cacheDir,
+                    signal: controller.signal,
+                    onAttempt: (a: { url: string; outcome: string }) => log.write(`download ${c.name}: ${a.url}: ${a.outcome}\n`),
+                    onProgress: tty
+                      ? (p: { transferred: number; total?: number }) => (sub.output = `${(p.transferred / 1e6).toFixed(1)}${p.total ? ` / ${(p.total / 1e6).toFixed(1)}` : ''} MB`)
+                      : undefined,
+                  });
+                  log.write(`download ${c.name}: using ${result.path} (${result.origin})\n`);
+                  ctx2.archives.set(c.name, { path: result.path, origin: result.origin });
+                  sub.title = `${result.artifact.file} (${result.origin.startsWith('http') ? 'downloaded' : result.origin.split(':')[0]}, sha256 ok)`;
+                },
+              })),
+              { concurrent: true, exitOnError: false },
+            ),
+        },
+        ...plan.components.map(
+          (c): ListrTask<Context> => ({
+            title: `${c.name} ${c.version}`,
+            task: async (_, task) => {
+              const t0 = Date.now();
+              await ensureNewDir(layout.root, createdDirs);
+              return task.newListr(
+                [
+                  ...componentTasks(c, plan, base, tty),
+                  {
+                    title: 'done',
+                    task: (ctx2, sub) => {
+                      const seconds = (Date.now() - t0) / 1000;
+                      ctx2.timings[c.name] = seconds;
+                      sub.title = `done in ${seconds.toFixed(1)}s`;
+                    },
+                  },
+                ],
+                { concurrent: false },
+              );
+            },
+          }),
+        ),
+        {
+          title: `Verify: httpd with mod_wsgi serves a WSGI app on 127.0.0.1 (Python ${plan.lock.python.version})`,
+          enabled: () => plan.verify,
+          task: async (ctx2, task) => {
+            const result = await verifyServer({
+              layout: layoutFromRoot(layout.root),
+              modWsgi: join(layout.root, 'modules', 'mod_wsgi.so'),
+              python: { executable: plan.lock.python.executable, version: plan.lock.python.version },
+              onLog: (line) => log.write(`verify: ${line}\n`),
+            });
+            ctx2.verify = result;
+            logHeader(log, `verify: ${result.url} -> ${result.status}: ${result.body.trim()}`);
+            task.title = `Verify: ${result.url} answered ${result.status} from Python ${result.pythonVersion} (${result.mpm} MPM, ${result.durationMs} ms)`;
+          },
+        },
+        {
+          title: `Activate ${layout.link}`,
+          task: async (ctx2) => {
+            const manifest: Manifest = {
+              tool: `wsgi-httpd ${toolVersion}`,
+              key: plan.key,
+              stackId: layout.stackId,
+              createdAt: new Date().toISOString(),
+              lock: plan.lock,
+              timings: ctx2.timings,
+            };
+            await writeFileAtomic(layout.manifestFile, JSON.stringify(manifest, null, 2) + '\n');
+            const previous = await inspectPrefix(layout.prefix);
+            await activateStack(layout, serializeLock(plan.lock), previous.liveStackId);
+            await removeStaleStacks(layout, [layout.stackId]);
+          },
+        },
+      ],
+      {
+        renderer: tty ? 'default' : 'simple',
+        fallbackRenderer: 'simple',
+        silentRendererCondition: options.ui === 'silent',
+        registerSignalListeners: false,
+        exitOnError: true,
+        collectErrors: false,
+        rendererOptions: { collapseSubtasks: false, timer: PRESET_TIMER },
+        fallbackRendererOptions: { timestamp: PRESET_TIMESTAMP, timer: PRESET_TIMER },
+      },
+    );
+    await tasks.run(ctx);
+    if (controller.signal.aborted) throw controller.signal.reason;
+    succeeded = true;
+  } catch (error) {
+    if (interrupted) throw controller.signal.reason;
+    throw error;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    killAllChildren('SIGKILL');
+    if (!succeeded) {
+      await rm(layout.root, { recursive: true, force: true });
+      for (const dir of createdDirs.reverse()) await rm(dir, { recursive: true, force: true });
+      await removeEmptyParents(layout.root, layout.prefix);
+    }
+    if (succeeded || !options.keepBuildDir) await rm(plan.buildDir, { recursive: true, force: true });
+    await new Promise<void>((r) => log.end(r));
+    if (succeeded) {
+      await mkdir(layout.logsDir, { recursive: true });
+      await copyFile(logFile, join(layout.logsDir, 'build.log'));
+    }
+    await release();
+  }
+  return {
+    prefix: layout.prefix,
+    root: layout.root,
+    link: layout.link,
+    lockFile: layout.lockFile,
+    logFile: join(layout.logsDir, 'build.log'),
+    upToDate: false,
+    components: plan.components.map((c) => ({
+      name: c.name,
+      version: c.version,
+      seconds: ctx.timings[c.name] ?? 0,
+      origin: ctx.archives.get(c.name)?.origin ?? '',
+    })),
+    totalSeconds: (Date.now() - started) / 1000,
+    verify: ctx.verify,
+  };
+}
+
+/** .wsgi-httpd/stacks and .wsgi-httpd are removed again when a failed first build leaves them empty. */
+async function removeEmptyParents(root: string, prefix: string): Promise<void> {
+  for (const dir of [join(root, '..'), join(root, '..', '..')]) {
+    if (!dir.startsWith(prefix)) return;
+    try {
+      await rmdir(dir);
+    } catch {
+      return;
+    }
+  }
+}
+

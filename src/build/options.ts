@@ -1,0 +1,45 @@
+import type { VersionRequests } from '../resolve/resolve.js';
+
+export interface BuildOptions {
+  prefix: string;
+  python?: string;
+  versions: VersionRequests;
+  lockFile?: string;
+  recipesDirs: string[];
+  mirrors: string[];
+  sourcesDirs: string[];
+  offline: boolean;
+  jobs?: number;
+  ssl: 'auto' | 'yes' | 'no';
+  expat: 'auto' | 'build' | 'system';
+  httpd?: 'source' | 'system';
+  verify: boolean;
+  force: boolean;
+  keepBuildDir: boolean;
+  /** Seconds to wait for another build holding the prefix; 0 fails at once. */
+  waitSeconds: number;
+  cacheDir?: string;
+  buildRoot?: string;
+  ccLauncher?: string;
+  ui: 'auto' | 'plain' | 'silent';
+  env: NodeJS.ProcessEnv;
+}
+
+export function defaultBuildOptions(prefix: string, env: NodeJS.ProcessEnv = process.env): BuildOptions {
+  return {
+    prefix,
+    versions: {},
+    recipesDirs: [],
+    mirrors: env.WSGI_HTTPD_MIRROR ? [env.WSGI_HTTPD_MIRROR] : [],
+    sourcesDirs: env.WSGI_HTTPD_SOURCES ? [env.WSGI_HTTPD_SOURCES] : [],
+    offline: env.WSGI_HTTPD_OFFLINE === '1',
+    ssl: 'auto',
+    expat: 'auto',
+    verify: true,
+    force: false,
+    keepBuildDir: false,
+    waitSeconds: 0,
+    ui: 'auto',
+    env,
+  };
+}

@@ -1,0 +1,72 @@
+import type { WriteStream } from 'node:fs';
+import { BuildStepError } from '../errors.js';
+import { run } from '../util/run.js';
+import { hintFor } from './hints.js';
+
+export const tailLines = 40;
+
+export interface StepContext {
+  log: WriteStream;
+  logFile: string;
+  env: NodeJS.ProcessEnv;
+  signal: AbortSignal;
+  /** Live output for the UI (TTY only). */
+  onLine?: (line: string) => void;
+}
+
+const stamp = () => new Date().toISOString();
+
+export function logHeader(log: WriteStream, text: string): void {
+  log.write(`\n==> [${stamp()}] ${text}\n`);
+}
+
+/**
+ * Runs one build command with its full output in the build log. On failure the error carries the step's last lines and
+ * a hint recognised from them, so the user sees why without opening the log.
+ */
+export async function runBuildCommand(
+  label: string,
+  argv: string[],
+  cwd: string,
+  extraEnv: Record<string, string>,
+  context: StepContext,
+): Promise<void> {
+  const envText = Object.entries(extraEnv).map(([k, v]) => `${k}=${v} `).join('');
+  logHeader(context.log, `${label}: (cd ${cwd} && ${envText}${argv.join(' ')})`);
+  const tail: string[] = [];
+  const started = Date.now();
+  let result;
+  try {
+    result = await run(argv, {
+      cwd,
+      env: { ...context.env, ...extraEnv },
+      log: context.log,
+      signal: context.signal,
+      onLine: (line) => {
+        tail.push(line);
+        if (tail.length > tailLines) tail.shift();
+        context.onLine?.(line);
+      },
+    });
+  } catch (error) {
+    const message = (error as Error).message;
+    context.log.write(`${message}\n`);
+    throw new BuildStepError(
+      `${label} could not start ${argv[0]}: ${message}`,
+      hintFor(message + ' ' + argv[0] + ': not found', `check that ${argv[0]} is installed and on PATH`),
+      context.logFile,
+      [],
+    );
+  }
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  logHeader(context.log, `${label}: exit ${result.code ?? result.signal} after ${seconds}s`);
+  if (context.signal.aborted) throw context.signal.reason ?? new Error('aborted');
+  if (result.code !== 0) {
+    throw new BuildStepError(
+      `${label} failed (${argv.join(' ')} exited with ${result.code ?? result.signal})`,
+      hintFor(tail.join('\n'), `read the full log for the first error: ${context.logFile}`),
+      context.logFile,
+      tail,
+    );
+  }
+}

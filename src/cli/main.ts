@@ -1,0 +1,154 @@
+#!/usr/bin/env node
+import { writeFile } from 'node:fs/promises';
+import { resolve as resolvePath } from 'node:path';
+import semver from 'semver';
+import { executePlan, type BuildReport } from '../build/execute.js';
+import { prepareBuild } from '../build/prepare.js';
+import { formatDoctor, runDoctor } from '../doctor/doctor.js';
+import { BuildStepError, ExitCode, PrerequisiteError, ToolchainError, UsageError } from '../errors.js';
+import { inspectPrefix } from '../install/prefix.js';
+import { formatPlan } from '../plan/plan.js';
+import { detectPython } from '../python/detect.js';
+import { loadRecipes } from '../recipe/load.js';
+import { serializeLock } from '../resolve/lock.js';
+import { verifyPrefix } from '../verify/prefix.js';
+import { buildOptionsFrom, defaultPrefix, parseFlags, type ParsedFlags } from './args.js';
+import { mainHelp } from './help.js';
+import { formatReport } from './report.js';
+
+const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+const json = (value: unknown) => out(JSON.stringify(value, null, 2));
+
+async function build(values: ParsedFlags): Promise<number> {
+  const options = buildOptionsFrom(values, process.env);
+  const prepared = await prepareBuild(options);
+  const { plan } = prepared;
+  if (values['dry-run']) {
+    if (values.json) json({ plan, checks: prepared.checks, upToDate: prepared.upToDate });
+    else {
+      out(formatPlan(plan));
+      if (prepared.upToDate) out(`\n(up to date: a real build would do nothing)`);
+      if (prepared.blockers.length) out('\nThe build would stop here:\n' + formatDoctor(prepared.blockers));
+    }
+    return ExitCode.ok;
+  }
+  if (prepared.blockers.length > 0) {
+    process.stderr.write(formatDoctor(prepared.checks) + '\n');
+    const first = prepared.blockers[0]!;
+    throw new PrerequisiteError(`${first.title}: ${first.detail}`, first.fix ? `install it: ${first.fix.debian} (Debian/Ubuntu), ${first.fix.rhel} (RHEL/Fedora), ${first.fix.macos} (macOS)` : "run 'wsgi-toolchain doctor' for details");
+  }
+  let report: BuildReport;
+  if (prepared.upToDate) {
+    report = {
+      prefix: plan.layout.prefix, root: plan.layout.root, link: plan.layout.link, lockFile: plan.layout.lockFile,
+      logFile: '', upToDate: true, components: [], totalSeconds: 0,
+    };
+  } else {
+    for (const w of prepared.checks.filter((c) => c.status === 'warn')) process.stderr.write(`note: ${w.title}: ${w.detail}\n`);
+    report = await executePlan(plan, options);
+  }
+  if (values.json) json(report);
+  else if (options.ui !== 'silent' || prepared.upToDate) out(formatReport(report));
+  return ExitCode.ok;
+}
+
+async function lockCommand(values: ParsedFlags): Promise<number> {
+  const options = buildOptionsFrom(values, process.env, false);
+  const prepared = await prepareBuild({ ...options, prefix: options.prefix });
+  const text = serializeLock(prepared.plan.lock);
+  if (values.output) {
+    await writeFile(values.output, text);
+    if (!values.json) out(`wrote ${resolvePath(values.output)}`);
+  } else out(text);
+  return ExitCode.ok;
+}
+
+async function list(values: ParsedFlags): Promise<number> {
+  const recipes = await loadRecipes(values.recipes ?? []);
+  const rows = [...recipes.values()].map((r) => ({
+    name: r.name,
+    default: r.defaultVersion,
+    versions: Object.keys(r.versions).sort(semver.rcompare).map((v) => ({
+      version: v,
+      files: r.versions[v]!.artifacts.map((a) => a.file),
+      requires: r.versions[v]!.requires ?? {},
+    })),
+  }));
+  if (values.json) json(rows);
+  else
+    for (const r of rows)
+      out(`${r.name.padEnd(9)} ${r.versions.map((v) => (v.version === r.default ? `${v.version}*` : v.version)).join('  ')}`);
+  return ExitCode.ok;
+}
+
+async function doctor(values: ParsedFlags): Promise<number> {
+  const prefix = values.prefix ?? defaultPrefix(process.env);
+  let python;
+  try {
+    python = await detectPython({ python: values.python, prefix, env: process.env });
+  } catch (error) {
+    python = error as Error;
+  }
+  const result = await runDoctor({ python, prefix, env: process.env, wantSsl: values['with-ssl'] ? 'yes' : 'auto' });
+  if (values.json) json(result);
+  else out(formatDoctor(result.checks));
+  return result.ok ? ExitCode.ok : ExitCode.prerequisite;
+}
+
+async function verify(values: ParsedFlags): Promise<number> {
+  const prefix = values.prefix ?? defaultPrefix(process.env);
+  if (!prefix && !values.apxs) throw new UsageError('no --prefix given', 'pass --prefix DIR of a wsgi-toolchain build');
+  const result = await verifyPrefix({ prefix: prefix ? resolvePath(prefix) : undefined, apxs: values.apxs, python: values.python });
+  if (values.json) json(result);
+  else out(`ok: GET ${result.url} -> ${result.status} from ${result.httpdVersion} (${result.mpm} MPM), Python ${result.pythonVersion}\n${result.body.trim()}`);
+  return ExitCode.ok;
+}
+
+function printError(error: unknown): number {
+  if (error instanceof ToolchainError) {
+    if (error instanceof BuildStepError) {
+      if (error.tail.length) process.stderr.write(`\nLast lines of the failing step:\n${error.tail.map((l) => `  | ${l}`).join('\n')}\n`);
+      process.stderr.write(`Full log: ${error.logFile}\n`);
+    }
+    process.stderr.write(`wsgi-toolchain: error: ${error.message} (fix: ${error.hint})\n`);
+    return error.exitCode;
+  }
+  process.stderr.write(`wsgi-toolchain: internal error: ${(error as Error)?.stack ?? String(error)}\n(please report this with the command you ran)\n`);
+  return ExitCode.internal;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    const { values, positionals } = parseFlags(argv);
+    const command = positionals[0];
+    if (!command || values.help) {
+      out(mainHelp);
+      return command || values.help ? ExitCode.ok : ExitCode.usage;
+    }
+    switch (command) {
+      case 'build':
+        return await build(values);
+      case 'lock':
+        return await lockCommand(values);
+      case 'list':
+        return await list(values);
+      case 'doctor':
+        return await doctor(values);
+      case 'verify':
+        return await verify(values);
+      case 'status': {
+        const state = await inspectPrefix(resolvePath(values.prefix ?? '.'));
+        json(state);
+        return ExitCode.ok;
+      }
+      default:
+        throw new UsageError(`unknown command "${command}"`, "run 'wsgi-toolchain --help' for the commands");
+    }
+  } catch (error) {
+    return printError(error);
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,166 @@
+import semver from 'semver';
+import { ResolveError } from '../errors.js';
+import type { RecipeSet } from '../recipe/load.js';
+import type { Artifact, ComponentName, Recipe, VersionEntry } from '../recipe/types.js';
+
+export type VersionRequests = Partial<Record<ComponentName, string>>;
+
+export interface ResolveInput {
+  recipes: RecipeSet;
+  requests: VersionRequests;
+  pythonVersion: string;
+  /** Build expat from source (no system headers, or asked). */
+  buildExpat: boolean;
+  /** "system": build only mod_wsgi against an existing Apache. */
+  httpdMode?: 'source' | 'system';
+}
+
+export interface ResolvedArtifact extends Artifact {
+  urls: string[];
+}
+
+export interface ResolvedComponent {
+  name: ComponentName;
+  version: string;
+  recipe: RecipeSet extends Map<unknown, infer R> ? R : never;
+  entry: VersionEntry;
+  /** The artifact to download first, then the alternatives any of which --sources may supply. */
+  artifacts: ResolvedArtifact[];
+  /** Components of this build that must be installed before this one. */
+  dependencies: ComponentName[];
+  /** true when the user named a version or range for it. */
+  requested: boolean;
+}
+
+export function expandUrl(template: string, file: string, version: string): string {
+  return template
+    .replaceAll('{file}', file)
+    .replaceAll('{version_}', version.replaceAll('.', '_'))
+    .replaceAll('{version}', version);
+}
+
+export function artifactsOf(recipe: Recipe, version: string): ResolvedArtifact[] {
+  return recipe.versions[version]!.artifacts.map((a) => ({
+    ...a,
+    urls: a.urls ?? recipe.urlTemplates.map((t) => expandUrl(t, a.file, version)),
+  }));
+}
+
+/** The components a build needs, in install order (dependencies first). */
+export function selectComponents(recipes: RecipeSet, buildExpat: boolean, httpdMode: 'source' | 'system'): ComponentName[] {
+  if (httpdMode === 'system') return ['mod_wsgi'];
+  const wanted = new Set<ComponentName>();
+  const order: ComponentName[] = [];
+  const visit = (name: ComponentName, trail: string[]) => {
+    if (order.includes(name)) return;
+    if (trail.includes(name)) throw new ResolveError(`recipes form a dependency cycle: ${[...trail, name].join(' -> ')}`, 'fix the dependencies lists of those recipes');
+    const recipe = recipes.get(name);
+    if (!recipe) throw new ResolveError(`no recipe for ${name}`, `add recipes/${name}.json or an overlay with --recipes DIR`);
+    for (const dep of recipe.dependencies as ComponentName[]) {
+      const depRecipe = recipes.get(dep);
+      if (depRecipe?.optional && !(dep === 'expat' && buildExpat)) continue;
+      visit(dep, [...trail, name]);
+    }
+    wanted.add(name);
+    order.push(name);
+  };
+  visit('mod_wsgi', []);
+  if (buildExpat && !order.includes('expat')) order.unshift('expat');
+  return order;
+}
+
+function candidates(recipe: Recipe, request: string | undefined): string[] {
+  const all = Object.keys(recipe.versions).sort(semver.rcompare);
+  if (request === undefined) return [recipe.defaultVersion, ...all.filter((v) => v !== recipe.defaultVersion)];
+  if (semver.valid(request)) return all.includes(request) ? [request] : [];
+  const range = semver.validRange(request);
+  if (range === null)
+    throw new ResolveError(`"${request}" is not a version or semver range for ${recipe.name}`, `use an exact version like ${recipe.defaultVersion} or a range like "~${recipe.defaultVersion}"`);
+  return all.filter((v) => semver.satisfies(v, range));
+}
+
+interface Conflict {
+  component: ComponentName;
+  version: string;
+  needs: string;
+  range: string;
+  found: string;
+}
+
+function firstConflict(choice: Map<ComponentName, string>, recipes: RecipeSet, pythonVersion: string): Conflict | undefined {
+  for (const [name, version] of choice) {
+    const requires = recipes.get(name)!.versions[version]!.requires ?? {};
+    for (const [needs, range] of Object.entries(requires)) {
+      const found = needs === 'python' ? pythonVersion : choice.get(needs as ComponentName);
+      if (found === undefined) continue; // not part of this build (e.g. system httpd)
+      if (!semver.satisfies(semver.coerce(found) ?? found, range)) return { component: name, version, needs, range, found };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Picks one version per component: the user's exact version, the newest in the user's range, or the recipe default,
+ * falling back to other versions of components the user did not pin when the defaults conflict. A conflict that no
+ * choice resolves is reported with the first constraint that failed for the preferred choice.
+ */
+export function resolve(input: ResolveInput): ResolvedComponent[] {
+  const { recipes, requests, pythonVersion } = input;
+  for (const name of Object.keys(requests))
+    if (!recipes.has(name as ComponentName)) throw new ResolveError(`unknown component "${name}"`, `components are: ${[...recipes.keys()].join(', ')}`);
+  const order = selectComponents(recipes, input.buildExpat, input.httpdMode ?? 'source');
+
+  const options = order.map((name) => {
+    const recipe = recipes.get(name)!;
+    const list = candidates(recipe, requests[name]);
+    if (list.length === 0) {
+      const known = Object.keys(recipe.versions).sort(semver.rcompare).join(', ');
+      throw new ResolveError(
+        `no ${name} version matches "${requests[name]}" (known: ${known})`,
+        `pick one of those, or add the version with an overlay recipe (--recipes DIR)`,
+      );
+    }
+    return list;
+  });
+
+  let preferredConflict: Conflict | undefined;
+  const choice = new Map<ComponentName, string>();
+  const search = (index: number): boolean => {
+    if (index === order.length) {
+      const conflict = firstConflict(choice, recipes, pythonVersion);
+      preferredConflict ??= conflict;
+      return conflict === undefined;
+    }
+    for (const version of options[index]!) {
+      choice.set(order[index]!, version);
+      if (search(index + 1)) return true;
+    }
+    choice.delete(order[index]!);
+    return false;
+  };
+  if (!search(0)) {
+    const c = preferredConflict!;
+    const what = c.needs === 'python' ? `Python ${c.range}, but the Python is ${c.found}` : `${c.needs} ${c.range}, but ${c.needs} ${c.found} was chosen`;
+    const flag = (n: string) => `--${n.replace('_', '-')}`;
+    throw new ResolveError(
+      `${c.component} ${c.version} needs ${what}`,
+      c.needs === 'python'
+        ? `choose a ${c.component} version that supports Python ${c.found} (${flag(c.component)} VERSION; see 'wsgi-toolchain list'), or use another Python (--python PATH)`
+        : `choose versions that fit together: ${flag(c.component)} and ${flag(c.needs)} (see 'wsgi-toolchain list')`,
+    );
+  }
+
+  return order.map((name) => {
+    const recipe = recipes.get(name)!;
+    const version = choice.get(name)!;
+    return {
+      name,
+      version,
+      recipe,
+      entry: recipe.versions[version]!,
+      artifacts: artifactsOf(recipe, version),
+      dependencies: (recipe.dependencies as ComponentName[]).filter((d) => order.includes(d)),
+      requested: requests[name] !== undefined,
+    };
+  });
+}
