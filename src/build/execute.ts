@@ -176,20 +176,15 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
             task: async (_, task) => {
               const t0 = Date.now();
               await ensureNewDir(layout.root, createdDirs);
-              return task.newListr(
-                [
-                  ...componentTasks(c, plan, base, tty),
-                  {
-                    title: 'done',
-                    task: (ctx2, sub) => {
-                      const seconds = (Date.now() - t0) / 1000;
-                      ctx2.timings[c.name] = seconds;
-                      sub.title = `done in ${seconds.toFixed(1)}s`;
-                    },
-                  },
-                ],
-                { concurrent: false },
-              );
+              const finish: ListrTask<Context> = {
+                title: 'installed',
+                task: (ctx2, sub) => {
+                  const seconds = (Date.now() - t0) / 1000;
+                  ctx2.timings[c.name] = seconds;
+                  sub.title = `installed ${c.name} ${c.version} in ${seconds.toFixed(1)} s`;
+                },
+              };
+              return task.newListr([...componentTasks(c, plan, base, tty), finish], { concurrent: false });
             },
           }),
         ),
@@ -233,7 +228,7 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
         registerSignalListeners: false,
         exitOnError: true,
         collectErrors: false,
-        rendererOptions: { collapseSubtasks: false, timer: PRESET_TIMER },
+        rendererOptions: tty ? { collapseSubtasks: false, timer: PRESET_TIMER } : { timestamp: PRESET_TIMESTAMP, timer: PRESET_TIMER },
         fallbackRendererOptions: { timestamp: PRESET_TIMESTAMP, timer: PRESET_TIMER },
       },
     );

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { writeFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
-import semver from 'semver';
+import { compareVersionsDescending } from '../recipe/version.js';
 import { executePlan, type BuildReport } from '../build/execute.js';
 import { prepareBuild } from '../build/prepare.js';
 import { formatDoctor, runDoctor } from '../doctor/doctor.js';
@@ -68,7 +68,7 @@ async function list(values: ParsedFlags): Promise<number> {
   const rows = [...recipes.values()].map((r) => ({
     name: r.name,
     default: r.defaultVersion,
-    versions: Object.keys(r.versions).sort(semver.rcompare).map((v) => ({
+    versions: Object.keys(r.versions).sort(compareVersionsDescending).map((v) => ({
       version: v,
       files: r.versions[v]!.artifacts.map((a) => a.file),
       requires: r.versions[v]!.requires ?? {},

@@ -19,6 +19,7 @@ import {
   CacheWriteError,
   downloadHint,
   downloadVerified,
+  tlsHint,
   formatAttempts,
   type DownloadAttempt,
   type DownloadOptions,
@@ -252,6 +253,7 @@ export async function acquireArtifact(opts: AcquireOptions): Promise<AcquireResu
   }
 
   let mismatch: { error: ChecksumError; file: string } | undefined;
+  let certificateRefused = false;
   for (const { artifact, urls } of plan) {
     const dest = downloadCachePath(opts.cacheDir, artifact.sha256, artifact.file);
     try {
@@ -269,6 +271,7 @@ export async function acquireArtifact(opts: AcquireOptions): Promise<AcquireResu
       if (error instanceof CacheWriteError) throw error;
       if (error instanceof ChecksumError) mismatch ??= { error, file: artifact.file };
       else if (!(error instanceof DownloadError)) throw error; // aborted, or a bug
+      else if (error.hint.startsWith(tlsHint)) certificateRefused = true;
     }
   }
 
@@ -283,5 +286,8 @@ export async function acquireArtifact(opts: AcquireOptions): Promise<AcquireResu
         'A mirror may be stale or tampered with: try another --mirror, or fetch the file yourself, check it, and pass --sources DIR',
     );
   }
-  throw new DownloadError(`could not get ${opts.component} ${opts.version} (${files}); every source failed:\n${tried}`, downloadHint);
+  throw new DownloadError(
+    `could not get ${opts.component} ${opts.version} (${files}); every source failed:\n${tried}`,
+    certificateRefused ? `${tlsHint}; ${downloadHint}` : downloadHint,
+  );
 }

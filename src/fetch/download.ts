@@ -92,6 +92,9 @@ export const downloadHint =
   'or pass --mirror URL for a reachable mirror with the upstream layout; ' +
   'or run `wsgi-toolchain fetch` on a machine that has access and pass the files with --sources DIR';
 
+export const tlsHint =
+  'a certificate was refused: behind a TLS-inspecting proxy, point NODE_EXTRA_CA_CERTS at its CA certificate (PEM)';
+
 type AttemptResult =
   | { kind: 'ok'; bytes: number }
   | { kind: 'next'; outcome: string }
@@ -111,6 +114,10 @@ function errorOutcome(error: unknown): string {
   }
   if (e?.code && e.code !== 'ERR_GOT_REQUEST_ERROR') return e.code;
   return e?.message ?? String(error);
+}
+
+function isTlsFailure(outcome: string): boolean {
+  return /CERT|SELF_SIGNED|ERR_TLS|ERR_SSL|UNABLE_TO_(GET|VERIFY)/.test(outcome);
 }
 
 function parseRetryAfter(value: string | undefined): number | undefined {
@@ -143,6 +150,7 @@ export async function downloadVerified(opts: DownloadOptions): Promise<DownloadR
   const env = opts.env ?? process.env;
   const attempts: DownloadAttempt[] = [];
   let lastMismatch: string | undefined;
+  let sawTlsFailure = false;
 
   const report = (url: string, outcome: string) => {
     const attempt = { url, outcome };
@@ -202,7 +210,12 @@ export async function downloadVerified(opts: DownloadOptions): Promise<DownloadR
     } catch (error) {
       stream.destroy();
       if (opts.signal?.aborted) throw abortReason(opts.signal);
-      return { kind: 'retry', outcome: errorOutcome(error), madeProgress: false };
+      const outcome = errorOutcome(error);
+      if (isTlsFailure(outcome)) {
+        sawTlsFailure = true;
+        return { kind: 'next', outcome }; // a certificate problem does not go away by retrying
+      }
+      return { kind: 'retry', outcome, madeProgress: false };
     }
 
     const status = response.statusCode ?? 0;
@@ -273,7 +286,10 @@ export async function downloadVerified(opts: DownloadOptions): Promise<DownloadR
     } catch (error) {
       if (writeFailed) throw new FatalWriteError(`cannot write ${partial}: ${writeFailed.message}`, { cause: writeFailed });
       if (opts.signal?.aborted) throw abortReason(opts.signal);
-      const outcome = idleFired ? 'idle timeout' : errorOutcome(error);
+      let outcome = idleFired ? 'idle timeout' : errorOutcome(error);
+      if (!idleFired && contentLength !== undefined && received < contentLength) {
+        outcome = `short body (${received} of ${contentLength} bytes: ${outcome})`;
+      }
       return { kind: 'retry', outcome: restarted ? `${outcome} (after restart: server ignored Range)` : outcome, madeProgress: received > 0 };
     } finally {
       clearTimeout(idleTimer);
@@ -358,5 +374,8 @@ export async function downloadVerified(opts: DownloadOptions): Promise<DownloadR
         'A mirror may be stale or tampered with: try another --mirror, or fetch the file yourself, check it, and pass --sources DIR',
     );
   }
-  throw new DownloadError(`could not download ${file} (sha256 ${expected}); every source failed:\n${tried}`, downloadHint);
+  throw new DownloadError(
+    `could not download ${file} (sha256 ${expected}); every source failed:\n${tried}`,
+    sawTlsFailure ? `${tlsHint}; ${downloadHint}` : downloadHint,
+  );
 }

@@ -168,9 +168,11 @@ export class HttpsTunnelAgent extends https.Agent {
       const rest = buffered.subarray(end + 4);
       if (rest.length > 0) socket.unshift(rest);
       socket.pause();
-      const { host: _h, port: _p, path: _path, ...tlsOptions } = options as tls.ConnectionOptions & { path?: string };
+      // `host` stays: with `socket` given it is not connected to, but the certificate is checked against it.
+      const { path: _path, ...tlsOptions } = options as tls.ConnectionOptions & { path?: string };
       const secure = tls.connect({
         ...tlsOptions,
+        host,
         socket,
         servername: options.servername ?? (net.isIP(host) ? undefined : host),
       });

@@ -1,4 +1,5 @@
 import semver from 'semver';
+import { isVersionKey } from './version.js';
 import { RecipeError } from '../errors.js';
 import { componentNames, type Recipe } from './types.js';
 
@@ -28,7 +29,7 @@ export function validateRecipe(value: unknown, file: string): Recipe {
   } else {
     for (const [version, entry] of Object.entries(r.versions)) {
       const path = `versions["${version}"]`;
-      if (!semver.valid(version)) at(path, 'the key must be an exact version like 2.4.68');
+      if (!isVersionKey(version)) at(path, 'the key must be an exact version like 2.4.68 or 10.46');
       if (!isObject(entry)) {
         at(path, 'must be an object with "artifacts"');
         continue;

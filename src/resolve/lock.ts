@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import semver from 'semver';
+import { satisfiesRange } from '../recipe/version.js';
 import { UsageError } from '../errors.js';
 import type { ConditionalArgs, ComponentName, PatchSpec } from '../recipe/types.js';
 import type { ResolvedArtifact, ResolvedComponent } from './resolve.js';
@@ -74,7 +74,7 @@ export function evaluateArgs(args: ConditionalArgs[], features: Features, compon
 
 export function patchesFor(patches: PatchSpec[], version: string, dir: string): LockedPatch[] {
   return patches
-    .filter((p) => semver.satisfies(version, p.versions))
+    .filter((p) => satisfiesRange(version, p.versions))
     .map((p) => ({ file: p.file, sha256: p.sha256, strip: p.strip, description: p.description, dir }));
 }
 

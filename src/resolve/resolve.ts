@@ -1,4 +1,5 @@
 import semver from 'semver';
+import { compareVersionsDescending, isExactRequest, satisfiesRange, semverOf } from '../recipe/version.js';
 import { ResolveError } from '../errors.js';
 import type { RecipeSet } from '../recipe/load.js';
 import type { Artifact, ComponentName, Recipe, VersionEntry } from '../recipe/types.js';
@@ -70,13 +71,13 @@ export function selectComponents(recipes: RecipeSet, buildExpat: boolean, httpdM
 }
 
 function candidates(recipe: Recipe, request: string | undefined): string[] {
-  const all = Object.keys(recipe.versions).sort(semver.rcompare);
+  const all = Object.keys(recipe.versions).sort(compareVersionsDescending);
   if (request === undefined) return [recipe.defaultVersion, ...all.filter((v) => v !== recipe.defaultVersion)];
-  if (semver.valid(request)) return all.includes(request) ? [request] : [];
+  if (isExactRequest(request)) return all.filter((v) => semverOf(v) === semverOf(request));
   const range = semver.validRange(request);
   if (range === null)
     throw new ResolveError(`"${request}" is not a version or semver range for ${recipe.name}`, `use an exact version like ${recipe.defaultVersion} or a range like "~${recipe.defaultVersion}"`);
-  return all.filter((v) => semver.satisfies(v, range));
+  return all.filter((v) => satisfiesRange(v, range));
 }
 
 interface Conflict {
@@ -93,7 +94,7 @@ function firstConflict(choice: Map<ComponentName, string>, recipes: RecipeSet, p
     for (const [needs, range] of Object.entries(requires)) {
       const found = needs === 'python' ? pythonVersion : choice.get(needs as ComponentName);
       if (found === undefined) continue; // not part of this build (e.g. system httpd)
-      if (!semver.satisfies(semver.coerce(found) ?? found, range)) return { component: name, version, needs, range, found };
+      if (!satisfiesRange(found, range)) return { component: name, version, needs, range, found };
     }
   }
   return undefined;
@@ -114,7 +115,7 @@ export function resolve(input: ResolveInput): ResolvedComponent[] {
     const recipe = recipes.get(name)!;
     const list = candidates(recipe, requests[name]);
     if (list.length === 0) {
-      const known = Object.keys(recipe.versions).sort(semver.rcompare).join(', ');
+      const known = Object.keys(recipe.versions).sort(compareVersionsDescending).join(', ');
       throw new ResolveError(
         `no ${name} version matches "${requests[name]}" (known: ${known})`,
         `pick one of those, or add the version with an overlay recipe (--recipes DIR)`,

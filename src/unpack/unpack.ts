@@ -239,10 +239,21 @@ async function extractInto(
       rejectRun = rejectPromise;
       let unpacked = false;
       let decompressed = compression in decompressors ? false : true;
+      let pendingTarError: Error | undefined;
+      let childClosed = false;
       const maybeDone = () => {
         if (unpacked && decompressed && !failure) resolvePromise();
       };
-      unpacker.on('error', (error: Error) => stop(failure ?? new UnpackError(`cannot unpack ${basename(archive)}: ${error.message}`)));
+      unpacker.on('error', (error: Error) => {
+        if (failure) return;
+        const tarError = new UnpackError(`cannot unpack ${basename(archive)}: ${error.message}`);
+        if (child && !childClosed) {
+          // A damaged compressed file usually shows up here first (tar saw a short stream); the decompressor's own
+          // exit status says why, so give it a moment to report.
+          pendingTarError = tarError;
+          setTimeout(() => stop(tarError), 2000).unref();
+        } else stop(tarError);
+      });
       unpacker.on('close', () => {
         unpacked = true;
         maybeDone();
@@ -275,6 +286,7 @@ async function extractInto(
         );
       });
       proc.on('close', (code, sig) => {
+        childClosed = true;
         if (proc.pid) activeChildren.delete(proc.pid);
         if (code !== 0) {
           stop(
@@ -286,7 +298,8 @@ async function extractInto(
           return;
         }
         decompressed = true;
-        maybeDone();
+        if (pendingTarError) stop(pendingTarError);
+        else maybeDone();
       });
     });
   } catch (error) {

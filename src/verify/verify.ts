@@ -24,6 +24,8 @@ export interface VerifyOptions {
   appSource?: string;
   /** Who the children and the mod_wsgi daemon run as when we are root (default: first of www-data, daemon, nobody). */
   runAs?: { user: string; group: string };
+  /** Use this MPM instead of the first available of event, worker, prefork (ignored when one is compiled in). */
+  mpm?: 'event' | 'worker' | 'prefork';
   /** Apache LogLevel for the test server (default "warn"). */
   logLevel?: string;
 }
@@ -501,7 +503,7 @@ interface Modules {
   accessLog: boolean;
 }
 
-function chooseModules(layout: ApacheLayout, compiledIn: string[], modWsgi: string, needUnixd: boolean): Modules {
+function chooseModules(layout: ApacheLayout, compiledIn: string[], modWsgi: string, needUnixd: boolean, preferred?: string): Modules {
   const load: Array<[string, string]> = [];
   const has = (name: string) => compiledIn.includes(`mod_${name}.c`);
   const shared = (name: string) => {
@@ -516,7 +518,7 @@ function chooseModules(layout: ApacheLayout, compiledIn: string[], modWsgi: stri
 
   let mpm = builtInMpm(compiledIn);
   if (!mpm) {
-    for (const name of mpmNames) {
+    for (const name of preferred ? [preferred] : mpmNames) {
       const path = shared(`mpm_${name}`);
       if (path) {
         load.push([`mpm_${name}_module`, path]);
@@ -525,7 +527,7 @@ function chooseModules(layout: ApacheLayout, compiledIn: string[], modWsgi: stri
       }
     }
   }
-  if (!mpm) throw missing('no MPM (event, worker or prefork)');
+  if (!mpm) throw missing(preferred ? `mod_mpm_${preferred}` : 'no MPM (event, worker or prefork)');
 
   const want = (name: string, required: boolean): boolean => {
     if (has(name)) return true;
@@ -593,7 +595,7 @@ export async function verifyServer(opts: VerifyOptions): Promise<VerifyResult> {
     throw new VerifyError(`${layout.httpd} was built without mod_so and cannot load mod_wsgi`, 'rebuild httpd with --enable-so');
   }
   const isRoot = process.getuid?.() === 0;
-  const modules = chooseModules(layout, probe.compiledIn, modWsgi, isRoot);
+  const modules = chooseModules(layout, probe.compiledIn, modWsgi, isRoot, opts.mpm);
   const account = isRoot ? unprivilegedAccount(opts.runAs) : undefined;
 
   const parent = resolve(opts.workDir ?? tmpdir());

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createReadStream, statSync } from 'node:fs';
 import { join, normalize } from 'node:path';
 import type { AddressInfo, Socket } from 'node:net';
@@ -11,6 +11,8 @@ export interface LoopbackServer {
   port: number;
   /** Every request seen, in order: "GET /path". */
   requests: string[];
+  /** The headers of each request, parallel to `requests` (e.g. to check that a Range was sent). */
+  requestHeaders: IncomingHttpHeaders[];
   close(): Promise<void>;
 }
 
@@ -22,11 +24,13 @@ export async function startLoopbackServer(
   options: { root?: string; handlers?: Record<string, Handler>; lifetimeMs?: number } = {},
 ): Promise<LoopbackServer> {
   const requests: string[] = [];
+  const requestHeaders: IncomingHttpHeaders[] = [];
   const hits = new Map<string, number>();
   const sockets = new Set<Socket>();
   const server: Server = createServer(async (req, res) => {
     const path = decodeURIComponent((req.url ?? '/').split('?')[0]!);
     requests.push(`${req.method} ${path}`);
+    requestHeaders.push(req.headers);
     const hit = (hits.get(path) ?? 0) + 1;
     hits.set(path, hit);
     const handler = options.handlers?.[path];
@@ -68,5 +72,5 @@ export async function startLoopbackServer(
     });
   const timer = setTimeout(() => void close(), options.lifetimeMs ?? 120_000);
   timer.unref();
-  return { url: `http://127.0.0.1:${port}`, port, requests, close };
+  return { url: `http://127.0.0.1:${port}`, port, requests, requestHeaders, close };
 }

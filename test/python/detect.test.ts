@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
 import { existsSync, realpathSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -135,8 +135,8 @@ test('readPythonInfo reads a given interpreter and records foundBy', async (t) =
 
 // --- bad candidates ---------------------------------------------------------------------------------------------
 
-async function usageError(t: any, promise: Promise<unknown>, ...parts: string[]): Promise<UsageError> {
-  const error = await t.throwsAsync(promise, { instanceOf: UsageError });
+async function usageError(t: ExecutionContext, promise: Promise<unknown>, ...parts: string[]): Promise<UsageError> {
+  const error = (await t.throwsAsync(promise, { instanceOf: UsageError }))!;
   t.is(error.exitCode, ExitCode.usage);
   for (const part of parts) t.true(error.message.includes(part), `message "${error.message}" lacks "${part}"`);
   t.true(error.hint.length > 0);

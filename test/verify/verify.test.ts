@@ -142,6 +142,18 @@ systemTest("verifyServer serves the WSGI app from Debian's apache2 and stops eve
   assertClean(t, result.configFile);
 });
 
+systemTest('verifyServer works with the worker and prefork MPMs too', async (t) => {
+  const { layout, pythonVersion } = await debian();
+  for (const mpm of ['worker', 'prefork'] as const) {
+    const result = await verifyServer({ layout, modWsgi, python: { executable: python3, version: pythonVersion }, mpm });
+    t.log(`${mpm}: ${result.durationMs} ms`);
+    t.is(result.mpm, mpm);
+    t.is(result.status, 200);
+    t.is(result.pythonVersion, pythonVersion);
+    assertClean(t, result.configFile);
+  }
+});
+
 systemTest('verifyServer uses workDir as the parent of its temp dir', async (t) => {
   const { layout, pythonVersion } = await debian();
   const parent = await mkdtemp(join(tmpdir(), 'verify-parent-'));

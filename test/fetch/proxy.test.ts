@@ -1,0 +1,142 @@
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { DownloadError } from '../../src/errors.js';
+import { downloadVerified } from '../../src/fetch/download.js';
+import { isNoProxy, proxyForUrl } from '../../src/fetch/proxy.js';
+import { startLoopbackServer } from '../helpers/loopback-server.js';
+import { fast, filesUnder, makeFixture } from './fixtures.js';
+import { startLoopbackProxy } from './proxy-server.js';
+
+const path = '/pkg/pkg-1.0.tar.gz';
+
+test('proxyForUrl: scheme, lower case first, ALL_PROXY, bare host:port', (t) => {
+  t.is(proxyForUrl('https://a.example/x', { HTTPS_PROXY: 'http://p:3128' })?.href, 'http://p:3128/');
+  t.is(proxyForUrl('https://a.example/x', { https_proxy: 'http://low:1', HTTPS_PROXY: 'http://up:2' })?.host, 'low:1');
+  t.is(proxyForUrl('http://a.example/x', { HTTPS_PROXY: 'http://p:3128' }), undefined);
+  t.is(proxyForUrl('http://a.example/x', { http_proxy: 'p:8080' })?.href, 'http://p:8080/');
+  t.is(proxyForUrl('http://a.example/x', { ALL_PROXY: 'http://all:1' })?.host, 'all:1');
+  t.is(proxyForUrl('http://a.example/x', { HTTP_PROXY: '' }), undefined);
+  t.is(proxyForUrl('file:///x', { HTTP_PROXY: 'http://p:1' }), undefined);
+  t.throws(() => proxyForUrl('http://a.example/x', { HTTP_PROXY: 'socks5://p:1' }), { message: /unsupported proxy scheme/ });
+});
+
+test('NO_PROXY: host, suffix, leading dot, wildcard, port, CIDR, IPv6', (t) => {
+  const u = (s: string) => new URL(s);
+  t.true(isNoProxy(u('https://archive.apache.org/x'), 'apache.org'));
+  t.true(isNoProxy(u('https://apache.org/x'), 'apache.org'));
+  t.false(isNoProxy(u('https://notapache.org/x'), 'apache.org'));
+  t.true(isNoProxy(u('https://dlcdn.apache.org/x'), '.apache.org'));
+  t.true(isNoProxy(u('https://dlcdn.apache.org/x'), '*.apache.org'));
+  t.true(isNoProxy(u('https://ANY.host/x'), 'foo, *'));
+  t.true(isNoProxy(u('http://mirror.local:8080/x'), 'mirror.local:8080'));
+  t.false(isNoProxy(u('http://mirror.local:9090/x'), 'mirror.local:8080'));
+  t.true(isNoProxy(u('https://mirror.local/x'), 'mirror.local:443'));
+  t.true(isNoProxy(u('http://10.1.2.3/x'), '10.0.0.0/8'));
+  t.false(isNoProxy(u('http://11.1.2.3/x'), '10.0.0.0/8'));
+  t.true(isNoProxy(u('http://[::1]:8080/x'), '::1'));
+  t.true(isNoProxy(u('http://[::1]:8080/x'), '[::1]:8080'));
+  t.true(isNoProxy(u('http://Example.COM/x'), 'example.com'));
+  t.false(isNoProxy(u('http://example.com/x'), ''));
+  t.false(isNoProxy(u('http://example.com/x'), undefined));
+});
+
+test('http through a forward proxy (absolute URI)', async (t) => {
+  const fx = makeFixture(t);
+  const server = await startLoopbackServer({ root: fx.root });
+  const proxy = await startLoopbackProxy();
+  t.teardown(() => Promise.all([server.close(), proxy.close()]));
+  const dest = join(fx.cacheDir, fx.file);
+  await downloadVerified({ ...fast, env: { HTTP_PROXY: proxy.url }, urls: [`${server.url}${path}`], sha256: fx.sha256, dest });
+  t.deepEqual(proxy.seen, [`GET ${server.url}${path}`]);
+  t.deepEqual(server.requests, [`GET ${path}`]);
+  t.true(readFileSync(dest).equals(fx.body));
+});
+
+test('NO_PROXY is honoured: direct connection, the proxy sees nothing', async (t) => {
+  const fx = makeFixture(t);
+  const server = await startLoopbackServer({ root: fx.root });
+  const proxy = await startLoopbackProxy();
+  t.teardown(() => Promise.all([server.close(), proxy.close()]));
+  const dest = join(fx.cacheDir, fx.file);
+  await downloadVerified({
+    ...fast,
+    env: { http_proxy: proxy.url, HTTPS_PROXY: proxy.url, no_proxy: 'localhost,127.0.0.1' },
+    urls: [`${server.url}${path}`],
+    sha256: fx.sha256,
+    dest,
+  });
+  t.deepEqual(proxy.seen, []);
+  t.deepEqual(server.requests, [`GET ${path}`]);
+  t.true(readFileSync(dest).equals(fx.body));
+});
+
+test('a dead proxy is reported as a download failure (not a crash)', async (t) => {
+  const fx = makeFixture(t);
+  const proxy = await startLoopbackProxy();
+  await proxy.close();
+  const dest = join(fx.cacheDir, fx.file);
+  const error = await t.throwsAsync(
+    downloadVerified({ ...fast, retries: 0, env: { HTTPS_PROXY: proxy.url }, urls: ['https://127.0.0.1:9/x.tar.gz'], sha256: fx.sha256, dest }),
+    { instanceOf: DownloadError },
+  );
+  t.regex(error!.message, /ECONNREFUSED/);
+  t.regex(error!.hint, /HTTPS_PROXY/);
+});
+
+function selfSignedCert(dir: string): { key: Buffer; cert: Buffer } | undefined {
+  try {
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+        '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')],
+      { stdio: 'ignore' },
+    );
+    return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
+  } catch {
+    return undefined;
+  }
+}
+
+test('https through a CONNECT tunnel; TLS is still verified inside the tunnel', async (t) => {
+  const fx = makeFixture(t);
+  const tls = selfSignedCert(fx.dir);
+  if (!tls) {
+    t.log('openssl not available: CONNECT tunnel over TLS not exercised');
+    t.pass();
+    return;
+  }
+  let hits = 0;
+  const origin = createHttpsServer({ key: tls.key, cert: tls.cert }, (_req, res) => {
+    hits++;
+    res.writeHead(200, { 'content-length': fx.body.length }).end(fx.body);
+  });
+  await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+  const proxy = await startLoopbackProxy();
+  t.teardown(async () => {
+    origin.closeAllConnections();
+    await new Promise((resolve) => origin.close(resolve));
+    await proxy.close();
+  });
+  const url = `https://127.0.0.1:${(origin.address() as AddressInfo).port}${path}`;
+  const env = { HTTPS_PROXY: proxy.url };
+
+  // Without trusting the test CA the tunnel works but the certificate is refused: verification is not bypassed.
+  const untrusted = join(fx.cacheDir, 'untrusted', fx.file);
+  const error = await t.throwsAsync(downloadVerified({ ...fast, retries: 0, env, urls: [url], sha256: fx.sha256, dest: untrusted }), {
+    instanceOf: DownloadError,
+  });
+  t.regex(error!.message, /SELF_SIGNED|CERT|certificate/i);
+  t.regex(error!.hint, /NODE_EXTRA_CA_CERTS/);
+  t.is(hits, 0);
+
+  const dest = join(fx.cacheDir, 'trusted', fx.file);
+  await downloadVerified({ ...fast, env, ca: tls.cert, urls: [url], sha256: fx.sha256, dest });
+  t.true(readFileSync(dest).equals(fx.body));
+  t.is(hits, 1);
+  t.deepEqual(proxy.seen, [`CONNECT 127.0.0.1:${(origin.address() as AddressInfo).port}`, `CONNECT 127.0.0.1:${(origin.address() as AddressInfo).port}`]);
+  t.deepEqual(filesUnder(fx.cacheDir), [join('trusted', fx.file)]);
+});

@@ -1,0 +1,94 @@
+import test from 'ava';
+import { buildKey, formatPlan, makePlan, mirrorUrls } from '../../src/plan/plan.js';
+import { loadRecipes } from '../../src/recipe/load.js';
+import { lockComponents, readLock, serializeLock, type Lock } from '../../src/resolve/lock.js';
+import { resolve } from '../../src/resolve/resolve.js';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const recipes = await loadRecipes();
+
+function lockFor(requests = {}, features = { ssl: true, zlib: true, expat: false }): Lock {
+  const resolved = resolve({ recipes, requests, pythonVersion: '3.11.2', buildExpat: features.expat });
+  return {
+    lockfileVersion: 1,
+    generatedBy: 'wsgi-httpd test',
+    platform: 'linux-x64',
+    compiler: { cc: '/usr/bin/cc', version: 'cc (Debian 12.2.0-14) 12.2.0' },
+    python: { executable: '/usr/bin/python3', version: '3.11.2', abi: 'cpython-311-x86_64-linux-gnu' },
+    features,
+    httpdMode: 'source',
+    components: lockComponents(resolved, features),
+  };
+}
+
+const options = { prefix: '/srv/app', cacheDir: '/cache', buildRoot: '/cache/build', jobs: 2, mirrors: [], verify: true };
+const ciVersions = { httpd: '2.4.68', apr: '1.7.5', 'apr-util': '1.6.3', pcre2: '10.46', mod_wsgi: '5.0.2' } as const;
+
+test('the dry-run plan of the CI set (snapshot: every step, URL, sha256 and command line)', (t) => {
+  const plan = makePlan(lockFor(ciVersions), options);
+  t.snapshot(formatPlan(plan));
+});
+
+test('the plan installs everything under one stack directory and activates it through <prefix>/httpd', (t) => {
+  const plan = makePlan(lockFor(), options);
+  t.is(plan.layout.link, '/srv/app/httpd');
+  t.true(plan.layout.root.startsWith('/srv/app/.wsgi-httpd/stacks/'));
+  const httpd = plan.components.find((c) => c.name === 'httpd')!;
+  const configure = httpd.steps.find((s) => s.kind === 'configure')!.argv!;
+  t.true(configure.includes(`--prefix=${plan.layout.root}`));
+  t.true(configure.includes(`--with-pcre=${plan.layout.root}/bin/pcre2-config`));
+  t.true(configure.includes('--enable-mpms-shared=all'));
+  t.is(httpd.env.LDFLAGS, `-Wl,-rpath,${plan.layout.root}/lib`);
+  const modWsgi = plan.components.find((c) => c.name === 'mod_wsgi')!;
+  t.deepEqual(modWsgi.steps.find((s) => s.kind === 'configure')!.argv, ['./configure', `--with-apxs=${plan.layout.root}/bin/apxs`, '--with-python=/usr/bin/python3']);
+  t.true(plan.components.every((c) => c.sourceDir.startsWith('/cache/build/')), 'sources are built outside the prefix');
+});
+
+test('the build key changes with any input that changes the result, and only then', (t) => {
+  const base = buildKey(lockFor(ciVersions));
+  t.is(buildKey(lockFor(ciVersions)), base);
+  t.not(buildKey(lockFor({ ...ciVersions, pcre2: '10.42' })), base);
+  t.not(buildKey(lockFor(ciVersions, { ssl: false, zlib: true, expat: false })), base);
+  const otherCompiler = { ...lockFor(ciVersions), compiler: { cc: 'clang', version: 'clang 16' } };
+  t.not(buildKey(otherCompiler), base);
+  const otherPython = { ...lockFor(ciVersions), python: { executable: '/usr/bin/python3', version: '3.13.5', abi: 'cpython-313-x86_64-linux-gnu' } };
+  t.not(buildKey(otherPython), base);
+  t.is(makePlan(lockFor(ciVersions), { ...options, prefix: '/elsewhere' }).key, base, 'the prefix is not an input of the key');
+});
+
+test('mirrors come first in the download chain, in upstream layout', (t) => {
+  t.deepEqual(mirrorUrls(['file:///srv/mirror/', 'https://m.example/apache'], 'httpd/{file}', 'httpd-2.4.68.tar.gz'), [
+    'file:///srv/mirror/httpd/httpd-2.4.68.tar.gz',
+    'https://m.example/apache/httpd/httpd-2.4.68.tar.gz',
+  ]);
+  const plan = makePlan(lockFor(ciVersions), { ...options, mirrors: ['https://m.example'] });
+  const httpd = plan.components.find((c) => c.name === 'httpd')!;
+  t.deepEqual(httpd.urls, [
+    'https://m.example/httpd/httpd-2.4.68.tar.gz',
+    'https://dlcdn.apache.org/httpd/httpd-2.4.68.tar.gz',
+    'https://archive.apache.org/dist/httpd/httpd-2.4.68.tar.gz',
+  ]);
+});
+
+test('a lock file round-trips: written, read back, same plan', async (t) => {
+  const lock = lockFor(ciVersions);
+  const dir = await mkdtemp(join(tmpdir(), 'lock-'));
+  const file = join(dir, 'wsgi-toolchain.lock.json');
+  await writeFile(file, serializeLock(lock));
+  const read = await readLock(file, (component) => `/patches/${component}`);
+  t.is(buildKey(read), buildKey(lock));
+  t.deepEqual(read.components.map((c) => [c.name, c.version, c.artifacts[0]!.sha256]), lock.components.map((c) => [c.name, c.version, c.artifacts[0]!.sha256]));
+});
+
+test('a damaged lock file is refused with what is wrong', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'lock-'));
+  const file = join(dir, 'bad.lock.json');
+  await writeFile(file, JSON.stringify({ ...lockFor(), lockfileVersion: 99 }));
+  await t.throwsAsync(readLock(file, () => ''), { message: /lockfileVersion 99/ });
+  const lock = lockFor();
+  lock.components[0]!.artifacts[0]!.sha256 = 'nope';
+  await writeFile(file, JSON.stringify(lock));
+  await t.throwsAsync(readLock(file, () => ''), { message: /pcre2 has no artifact with a sha256/ });
+});
