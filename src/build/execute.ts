@@ -2,8 +2,8 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { copyFile, mkdir, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Listr, PRESET_TIMER, PRESET_TIMESTAMP, type ListrTask } from 'listr2';
-import { BuildStepError, ToolchainError } from '../errors.js';
-import { acquireArtifact } from '../fetch/acquire.js';
+import { BuildStepError, ChecksumError, ToolchainError } from '../errors.js';
+import { acquireArtifact, findLocal, missingFor, offlineError, type AcquireResult, type MissingFile } from '../fetch/acquire.js';
 import { indexSourceDirs } from '../fetch/sources.js';
 import { activateStack, inspectPrefix, removeStaleStacks, writeFileAtomic, type Manifest } from '../install/prefix.js';
 import { lockPrefix } from '../install/prefix-lock.js';
@@ -31,6 +31,7 @@ export interface BuildReport {
 
 interface Context {
   archives: Map<string, { path: string; origin: string }>;
+  downloadErrors: unknown[];
   timings: Record<string, number>;
   verify?: VerifyResult;
 }
@@ -96,6 +97,46 @@ function componentTasks(component: PlannedComponent, plan: Plan, base: Omit<Step
   });
 }
 
+/**
+ * Offline: everything must already be local. Checking all components first gives one list of every missing file
+ * instead of one failure at a time; a cached file that no longer matches its sha256 is reported as what it is.
+ */
+async function checkOffline(
+  plan: Plan,
+  sourceIndex: Map<string, string> | undefined,
+  mirrors: string[],
+  log: WriteStream,
+): Promise<Map<string, AcquireResult>> {
+  const missing: MissingFile[] = [];
+  const found = new Map<string, AcquireResult>();
+  for (const c of plan.components) {
+    let corrupt: { path: string; expected: string; actual: string } | undefined;
+    const local = await findLocal({
+      component: c.name,
+      version: c.version,
+      artifacts: c.locked.artifacts,
+      mirrorPath: c.locked.mirrorPath,
+      mirrors,
+      sourceIndex,
+      cacheDir: plan.cacheDir,
+      onAttempt: (a) => {
+        log.write(`offline ${c.name}: ${a.url}: ${a.outcome}\n`);
+        const m = /^checksum mismatch: expected ([0-9a-f]{64}), got ([0-9a-f]{64})/.exec(a.outcome);
+        if (m) corrupt ??= { path: a.url, expected: m[1]!, actual: m[2]! };
+      },
+    });
+    if (local) {
+      found.set(c.name, local);
+      continue;
+    }
+    if (corrupt)
+      throw new ChecksumError(corrupt.path, corrupt.expected, corrupt.actual, 'the cached copy is corrupt and was deleted; nothing was extracted. Run again with network access, or pass --sources DIR holding the published file');
+    missing.push(missingFor({ component: c.name, version: c.version, artifacts: c.locked.artifacts, cacheDir: plan.cacheDir }));
+  }
+  if (missing.length > 0) throw offlineError(missing);
+  return found;
+}
+
 async function ensureNewDir(path: string, created: string[]): Promise<void> {
   const first = await mkdir(path, { recursive: true });
   if (first) created.push(first);
@@ -129,7 +170,7 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
 
   const tty = useTtyRenderer(options);
   const base = { log, logFile, env: options.env, signal: controller.signal };
-  const ctx: Context = { archives: new Map(), timings: {} };
+  const ctx: Context = { archives: new Map(), downloadErrors: [], timings: {} };
   let succeeded = false;
   try {
     await rm(plan.buildDir, { recursive: true, force: true });
@@ -138,6 +179,7 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
     await rm(layout.root, { recursive: true, force: true });
 
     const sourceIndex = options.sourcesDirs.length > 0 ? await indexSourceDirs(options.sourcesDirs) : undefined;
+    const local = options.offline ? await checkOffline(plan, sourceIndex, options.mirrors, log) : new Map<string, AcquireResult>();
     const tasks = new Listr<Context, 'default' | 'simple', 'simple'>(
       [
         {
@@ -147,7 +189,8 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
               plan.components.map((c) => ({
                 title: `${c.locked.artifacts[0]!.file}`,
                 task: async (ctx2, sub) => {
-                  const result = await acquireArtifact({
+                  const result = local.get(c.name) ?? await acquireArtifact({
+                    download: { env: options.env },
                     component: c.name,
                     version: c.version,
                     artifacts: c.locked.artifacts,
@@ -161,6 +204,9 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
                     onProgress: tty
                       ? (p: { transferred: number; total?: number }) => (sub.output = `${(p.transferred / 1e6).toFixed(1)}${p.total ? ` / ${(p.total / 1e6).toFixed(1)}` : ''} MB`)
                       : undefined,
+                  }).catch((error: unknown) => {
+                    ctx2.downloadErrors.push(error);
+                    throw error;
                   });
                   log.write(`download ${c.name}: using ${result.path} (${result.origin})\n`);
                   ctx2.archives.set(c.name, { path: result.path, origin: result.origin });
@@ -169,6 +215,13 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
               })),
               { concurrent: true, exitOnError: false },
             ),
+        },
+        {
+          title: 'All sources verified',
+          task: (ctx2) => {
+            const failed = plan.components.filter((c) => !ctx2.archives.has(c.name));
+            if (failed.length > 0) throw ctx2.downloadErrors[0] ?? new Error(`no source for ${failed.map((c) => c.name).join(', ')}`);
+          },
         },
         ...plan.components.map(
           (c): ListrTask<Context> => ({

@@ -140,7 +140,7 @@ export async function findLocal(
     if (actual === artifact.sha256.toLowerCase()) {
       return { path, artifact: { file: artifact.file, sha256: artifact.sha256 }, origin: 'cache' };
     }
-    report(path, 'checksum mismatch (corrupt cache file deleted)');
+    report(path, `checksum mismatch: expected ${artifact.sha256}, got ${actual} (corrupt cache file deleted)`);
     await rm(path, { force: true });
   }
   // (b) --sources, by content

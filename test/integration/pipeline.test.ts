@@ -1,0 +1,131 @@
+/**
+ * The real pipeline on fixture C projects: tarballs served over loopback, sha256-verified, unpacked, configured, built
+ * with cc and make, installed and activated, driven through the CLI exactly as a user runs it.
+ */
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, mkdtemp, readFile, readlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from '../helpers/cli.js';
+import { makeFixtureSet, type FixtureSet } from '../helpers/fixtures.js';
+import { startLoopbackServer, type LoopbackServer } from '../helpers/loopback-server.js';
+import { snapshotTree } from '../helpers/tree.js';
+
+let work: string;
+let server: LoopbackServer;
+let fixtures: FixtureSet;
+let broken: FixtureSet;
+
+test.before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'wsgi-pipeline-'));
+  await chmod(work, 0o755);
+  // makeFixtureSet(dir) writes its tarballs to <dir>/sources in the mirror layout: serve that.
+  server = await startLoopbackServer({ root: join(work, 'serve', 'sources'), lifetimeMs: 10 * 60_000 });
+  fixtures = await makeFixtureSet(join(work, 'serve'), { baseUrl: server.url });
+  broken = await makeFixtureSet(join(work, 'broken'), { baseUrl: server.url, broken: { apr: 'configure' } });
+});
+
+test.after.always(async () => {
+  await server?.close();
+});
+
+const common = () => ['--recipes', fixtures.recipesDir, '--python', '/usr/bin/python3', '--no-verify', '--plain', '-j', '2'];
+const envFor = (name: string) => ({ WSGI_HTTPD_CACHE_DIR: join(work, `cache-${name}`) });
+
+test.serial('build over loopback: download, verify, unpack, configure, make, install, activate', async (t) => {
+  const prefix = join(work, 'p1');
+  const result = await runCli(['build', '--prefix', prefix, ...common()], { env: envFor('p1') });
+  t.is(result.code, 0, result.stderr + result.stdout);
+  for (const c of ['pcre2', 'apr', 'apr-util', 'httpd', 'mod_wsgi']) t.true(server.requests.some((r) => r.startsWith(`GET /${c}/`)), c);
+  const httpd = join(prefix, 'httpd', 'bin', 'httpd');
+  const version = execFileSync(httpd, ['-V'], { env: { PATH: process.env.PATH } }).toString();
+  t.regex(version, /Apache\/2\.4\.99/);
+  t.true((await readlink(join(prefix, 'httpd'))).startsWith('.wsgi-httpd/stacks/'));
+  const lock = JSON.parse(await readFile(join(prefix, 'wsgi-toolchain.lock.json'), 'utf8'));
+  t.deepEqual(lock.components.map((c: { name: string }) => c.name), ['pcre2', 'apr', 'apr-util', 'httpd', 'mod_wsgi']);
+  t.is(lock.python.executable, '/usr/bin/python3');
+  t.true(existsSync(join(prefix, '.wsgi-httpd', 'logs', 'build.log')));
+  t.regex(result.stdout, /Built:\n\s+pcre2\s+10\.99/);
+  t.regex(result.stdout, /\d\d:\d\d:\d\d/, 'plain output carries timestamps');
+
+  const again = await runCli(['build', '--prefix', prefix, ...common()], { env: envFor('p1') });
+  t.is(again.code, 0);
+  t.regex(again.stdout, /^up to date: /m);
+});
+
+test.serial('a failing configure: exit 6, the last lines and a hint, the log path, and the earlier prefix untouched', async (t) => {
+  const prefix = join(work, 'p1');
+  const before = await snapshotTree(prefix);
+  const result = await runCli(['build', '--prefix', prefix, ...common(), '--recipes', broken.recipesDir, '--sources', broken.sourcesDir, '--force'], { env: envFor('p1') });
+  t.is(result.code, 6, result.stderr);
+  t.regex(result.stderr, /Last lines of the failing step:\n(.|\n)*C compiler cannot create executables/);
+  const logLine = /Full log: (\S+)/.exec(result.stderr);
+  t.truthy(logLine);
+  t.true(existsSync(logLine![1]!), 'the log is kept outside the prefix');
+  const last = result.stderr.trim().split('\n').at(-1)!;
+  t.regex(last, /^wsgi-toolchain: error: apr 1\.9\.0: configure failed .*\(fix: no working C compiler: install build-essential/);
+  t.deepEqual(await snapshotTree(prefix), before);
+});
+
+test.serial('a failing first build leaves no prefix behind', async (t) => {
+  const prefix = join(work, 'never');
+  const result = await runCli(['build', '--prefix', prefix, ...common(), '--recipes', broken.recipesDir, '--sources', broken.sourcesDir], { env: envFor('never') });
+  t.is(result.code, 6);
+  t.false(existsSync(prefix));
+});
+
+test.serial('--dry-run prints the plan and touches nothing; --json gives it as data', async (t) => {
+  const prefix = join(work, 'dry');
+  const text = await runCli(['build', '--prefix', prefix, ...common(), '--dry-run'], { env: envFor('dry') });
+  t.is(text.code, 0, text.stderr);
+  t.regex(text.stdout, /configure\s+LDFLAGS=\S+ \.\/configure --prefix=/);
+  t.regex(text.stdout, new RegExp(`${server.url.replaceAll('.', '\\.')}/httpd/httpd-2\\.4\\.99\\.tar\\.gz`));
+  const json = await runCli(['build', '--prefix', prefix, ...common(), '--dry-run', '--json'], { env: envFor('dry') });
+  const plan = JSON.parse(json.stdout).plan;
+  t.is(plan.components.length, 5);
+  t.false(existsSync(prefix));
+  t.false(existsSync(join(work, 'cache-dry', 'downloads')));
+});
+
+test.serial('--offline with an empty cache lists every missing file and opens no connection', async (t) => {
+  const seen = server.requests.length;
+  const prefix = join(work, 'offline');
+  const result = await runCli(['build', '--prefix', prefix, ...common(), '--offline'], { env: envFor('offline') });
+  t.is(result.code, 4, result.stderr);
+  for (const f of fixtures.files.filter((f) => f.component !== 'expat')) t.true(result.stderr.includes(f.sha256), f.file);
+  t.is(server.requests.length, seen);
+  t.false(existsSync(prefix));
+});
+
+test.serial('--sources finds renamed tarballs by sha256, offline', async (t) => {
+  const { mkdir, copyFile } = await import('node:fs/promises');
+  const renamed = join(work, 'renamed');
+  await mkdir(renamed);
+  for (const f of fixtures.files) await copyFile(join(fixtures.sourcesDir, f.component, f.file), join(renamed, `${f.component}_${f.version}.orig.tar.gz`));
+  const seen = server.requests.length;
+  const prefix = join(work, 'from-sources');
+  const result = await runCli(['build', '--prefix', prefix, ...common(), '--offline', '--sources', renamed], { env: envFor('sources') });
+  t.is(result.code, 0, result.stderr);
+  t.is(server.requests.length, seen);
+  t.regex(result.stdout, /sources:.*apr_1\.9\.0\.orig\.tar\.gz/);
+});
+
+test.serial('bad input gets one error line naming the problem and the fix', async (t) => {
+  const cases: [string[], number, RegExp][] = [
+    [['build', '--prefix', join(work, 'x'), '--httpd', '9.9.9', ...common()], 2, /no httpd version matches "9\.9\.9".*\(fix: pick one of those/],
+    [['build', '--prefix', join(work, 'x'), '--python', '/nonexistent/python', '--no-verify'], 2, /--python=\/nonexistent\/python is not a Python interpreter/],
+    [['build', '--prefix', join(work, 'x'), '--frobnicate'], 2, /Unknown option '--frobnicate'.*\(fix: run 'wsgi-toolchain --help'/],
+    [['build', '--prefix', join(work, 'x'), '--lock', join(work, 'missing.lock.json')], 2, /cannot read lock file/],
+    [['explode'], 2, /unknown command "explode"/],
+  ];
+  for (const [args, code, pattern] of cases) {
+    const result = await runCli(args, { env: envFor('bad') });
+    t.is(result.code, code, args.join(' '));
+    const lines = result.stderr.trim().split('\n');
+    t.regex(lines.at(-1)!, pattern, args.join(' '));
+    t.regex(lines.at(-1)!, /\(fix: /);
+  }
+  t.false(existsSync(join(work, 'x')));
+});
