@@ -5,6 +5,9 @@
 # host is named here and the system's apt state is untouched. Success is judged by the files and their sha256, never
 # by apt's exit code: the reachable archive is partial and some .dsc files 404 while every tarball arrives.
 #
+# The upstream signatures Debian keeps beside the orig tarballs (NAME_V.orig.tar.*.asc, byte-identical to the Apache
+# project's .asc) are kept too: the opt-in signature test checks httpd's against the keys pinned in recipes/keys/.
+#
 # Usage: scripts/fetch-test-sources.sh [DIR]     (default: $WSGI_HTTPD_TEST_SOURCES or ~/.cache/wsgi-httpd/test-sources)
 # Prints the directory on the last line of stdout. Exit 0 only when every wanted file is there with the right sha256.
 set -uo pipefail
@@ -18,6 +21,8 @@ dest=$(cd "$dest" && pwd)
 debian_sources=(apache2=2.4.68-1~deb12u1 apr=1.7.5-1 apr-util=1.6.3-1 pcre2=10.46-1~deb13u3 mod-wsgi=5.0.2-1
   apr=1.7.2-3+deb12u1 pcre2=10.42-1)
 wanted=$(node "$here/test-source-list.mjs") || { echo "fetch-test-sources: cannot read the wanted sha256 list from recipes/" >&2; exit 2; }
+# Upstream signatures the tests need, with the sha256 Debian's Sources index gives for them.
+wanted_signatures="aea8d8f2b2a6c2088936f44b77ebf31255e3a3eda89087567f55238ad9d60539 apache2_2.4.68.orig.tar.gz.asc"
 
 missing() {
   local sum name out=""
@@ -30,6 +35,10 @@ missing() {
     [ -n "$sum" ] || continue
     [ -n "${have[$sum]:-}" ] || out+="$name ($sum)"$'\n'
   done <<<"$wanted"
+  while read -r sum name; do
+    [ -n "$sum" ] || continue
+    [ -f "$dest/$name" ] && [ "$(sha256sum "$dest/$name" | cut -d' ' -f1)" = "$sum" ] || out+="$name ($sum)"$'\n'
+  done <<<"$wanted_signatures"
   printf '%s' "$out"
 }
 
@@ -61,8 +70,14 @@ echo "fetch-test-sources: updating a private deb-src index (bookworm, trixie)" >
 apt-get "${apt_opts[@]}" -qq update >"$apt_dir/update.log" 2>&1 || echo "fetch-test-sources: apt-get update reported errors (see $apt_dir/update.log); going on, the files decide" >&2
 (cd "$dest" && apt-get "${apt_opts[@]}" -qq source --download-only "${debian_sources[@]}" >"$apt_dir/source.log" 2>&1) \
   || echo "fetch-test-sources: apt-get source exited non-zero (expected: the archive is partial); checking files" >&2
-# Only the upstream tarballs matter; drop Debian's packaging files.
-rm -f "$dest"/*.debian.tar.* "$dest"/*.dsc "$dest"/*.diff.gz "$dest"/*.asc 2>/dev/null
+# Only the upstream tarballs and their upstream signatures matter; drop Debian's packaging files (and any other .asc).
+rm -f "$dest"/*.debian.tar.* "$dest"/*.dsc "$dest"/*.diff.gz 2>/dev/null
+for f in "$dest"/*.asc; do
+  case "$f" in
+    *.orig.tar.*.asc) ;;
+    *) rm -f "$f" ;;
+  esac
+done
 
 todo=$(missing)
 if [ -n "$todo" ]; then

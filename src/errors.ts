@@ -72,6 +72,13 @@ export class ChecksumError extends ToolchainError {
   }
 }
 
+/** An OpenPGP signature (--verify-signatures) that does not verify, or was made by a key that is not pinned. */
+export class SignatureError extends ToolchainError {
+  constructor(message: string, hint: string) {
+    super(message, hint, ExitCode.checksum);
+  }
+}
+
 export class UnpackError extends ToolchainError {
   constructor(message: string, hint = 'the archive is unsafe or damaged; nothing was extracted. Check where it came from') {
     super(message, hint, ExitCode.checksum);
@@ -97,6 +104,15 @@ export class VerifyError extends ToolchainError {
 export class LockedError extends ToolchainError {
   constructor(message: string, hint: string) {
     super(message, hint, ExitCode.locked);
+  }
+}
+
+/** A prefix holds no wsgi-toolchain build (locate(), info, uninstall). Exit code 2, like any usage error. */
+export class NotBuiltError extends UsageError {
+  readonly prefix: string;
+  constructor(prefix: string, message = `${prefix} holds no wsgi-toolchain build`, hint = `build one first: wsgi-toolchain build --prefix ${prefix}`) {
+    super(message, hint);
+    this.prefix = prefix;
   }
 }
 

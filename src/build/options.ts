@@ -22,6 +22,8 @@ export interface BuildOptions {
   buildRoot?: string;
   ccLauncher?: string;
   ui: 'auto' | 'plain' | 'silent';
+  /** Check the OpenPGP signatures of the components that have pinned signing keys (recipes/keys/). */
+  verifySignatures?: boolean;
   env: NodeJS.ProcessEnv;
 }
 
@@ -29,7 +31,7 @@ export function defaultBuildOptions(prefix: string, env: NodeJS.ProcessEnv = pro
   return {
     prefix,
     versions: {},
-    recipesDirs: [],
+    recipesDirs: env.WSGI_HTTPD_RECIPES ? [env.WSGI_HTTPD_RECIPES] : [],
     mirrors: env.WSGI_HTTPD_MIRROR ? [env.WSGI_HTTPD_MIRROR] : [],
     sourcesDirs: env.WSGI_HTTPD_SOURCES ? [env.WSGI_HTTPD_SOURCES] : [],
     offline: env.WSGI_HTTPD_OFFLINE === '1',

@@ -8,6 +8,8 @@ Commands
   doctor     check compiler, make, perl, Python headers and libpython, expat, OpenSSL, disk
   lock       resolve versions and write ${'wsgi-toolchain.lock.json'} without building
   list       versions each recipe offers (* marks the default)
+  info       what is installed in a prefix: versions, Python, features, flags, size, build date, lock (--json)
+  uninstall  remove exactly what the tool installed in a prefix; other files stay (--dry-run, --json)
 
 Build options
   --prefix DIR           where to install (a virtualenv or any directory); default $WSGI_HTTPD_PREFIX or $VIRTUAL_ENV
@@ -39,6 +41,8 @@ Examples
   wsgi-toolchain build --prefix ./venv --dry-run
   wsgi-toolchain lock --prefix ./venv --mod-wsgi 5.0.2 --output ci.lock.json && wsgi-toolchain build --prefix /srv --lock ci.lock.json
   wsgi-toolchain verify --prefix ./venv
+  wsgi-toolchain info --prefix ./venv --json
+  wsgi-toolchain uninstall --prefix ./venv --dry-run && wsgi-toolchain uninstall --prefix ./venv
 
 Exit codes: 0 ok, 1 failure, 2 usage/recipe error, 3 missing prerequisite, 4 download failed, 5 checksum or unsafe
 archive, 6 build step failed, 7 verify failed, 8 prefix locked by another build, 130 interrupted, 70 internal error.

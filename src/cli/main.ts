@@ -15,6 +15,8 @@ import { verifyPrefix } from '../verify/prefix.js';
 import { buildOptionsFrom, defaultPrefix, parseFlags, type ParsedFlags } from './args.js';
 import { mainHelp } from './help.js';
 import { formatReport } from './report.js';
+import { infoCommand } from './commands/info.js';
+import { uninstallCommand } from './commands/uninstall.js';
 
 const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : text + '\n');
 const json = (value: unknown) => out(JSON.stringify(value, null, 2));
@@ -136,6 +138,8 @@ export async function main(argv: string[]): Promise<number> {
         return await doctor(values);
       case 'verify':
         return await verify(values);
+      case 'info': return await infoCommand(values);
+      case 'uninstall': return await uninstallCommand(values);
       case 'status': {
         const state = await inspectPrefix(resolvePath(values.prefix ?? '.'));
         json(state);

@@ -1,0 +1,42 @@
+import { UsageError, ExitCode } from '../../errors.js';
+import { formatBytes } from '../../doctor/doctor.js';
+import { describePrefix, type PrefixInfo } from '../../install/info.js';
+import { defaultPrefix, type ParsedFlags } from '../args.js';
+
+const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+
+export function formatInfo(info: PrefixInfo): string {
+  const yes = (b: boolean) => (b ? 'yes' : 'no');
+  const topDirs = Object.entries(info.size.dirs)
+    .filter(([, bytes]) => bytes > 0)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 5)
+    .map(([name, bytes]) => `${name} ${formatBytes(bytes)}`)
+    .join(', ');
+  const lines = [
+    `prefix:     ${info.prefix}`,
+    `stack:      ${info.root} (${formatBytes(info.size.total)}${topDirs ? `: ${topDirs}` : ''})`,
+    `built:      ${info.builtAt} by ${info.tool}`,
+    `versions:   ${info.components.map((c) => `${c.name} ${c.version}`).join(', ')}`,
+    `python:     ${info.python.version} (${info.python.abi}) ${info.python.executable}`,
+    `features:   ssl ${yes(info.features.ssl)}, zlib ${yes(info.features.zlib)}, expat ${info.features.expat ? 'built' : 'system'}, httpd ${info.httpdMode}`,
+    `compiler:   ${info.compiler.cc} (${info.compiler.version})`,
+    `httpd:      ${info.httpd}`,
+    `apxs:       ${info.apxs}`,
+    `mod_wsgi:   ${info.modWsgi}`,
+    `lock:       ${info.lockFile}${info.lockFileMatches ? '' : ' (differs from the installed build: edited or replaced)'}`,
+    `log:        ${info.logFile}`,
+    'flags:',
+    ...info.components.map((c) => `  ${c.name.padEnd(9)} ${c.configureArgs.join(' ')}${c.patches.length ? ` (patches: ${c.patches.join(', ')})` : ''}`),
+  ];
+  return lines.join('\n');
+}
+
+/** `wsgi-toolchain info --prefix P [--json]`: what is installed there, read from the manifest; changes nothing. */
+export async function infoCommand(values: ParsedFlags): Promise<number> {
+  const prefix = values.prefix ?? defaultPrefix(process.env);
+  if (!prefix) throw new UsageError('no --prefix given', 'pass --prefix DIR of a wsgi-toolchain build, or set WSGI_HTTPD_PREFIX');
+  const info = await describePrefix(prefix);
+  out(values.json ? JSON.stringify(info, null, 2) : formatInfo(info));
+  return ExitCode.ok;
+}

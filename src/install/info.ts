@@ -1,0 +1,153 @@
+import { access, lstat, readdir, readFile } from 'node:fs/promises';
+import { join, resolve as resolvePath } from 'node:path';
+import { NotBuiltError } from '../errors.js';
+import { prefixLayout, type PrefixLayout } from '../plan/plan.js';
+import type { ComponentName } from '../recipe/types.js';
+import { serializeLock, type Features, type LockedPython } from '../resolve/lock.js';
+import { inspectPrefix, type Manifest } from './prefix.js';
+
+/** Where the pieces of the live build of a prefix are (what `locate()` returns). Paths go through `<prefix>/httpd`,
+ * so they stay valid across rebuilds; `root` is the real stack directory the binaries were built for. */
+export interface Located {
+  prefix: string;
+  /** The live stack directory, `<prefix>/.wsgi-httpd/stacks/<id>` (what `apxs -q PREFIX` prints). */
+  root: string;
+  /** `<prefix>/httpd`, the symlink to `root`. */
+  link: string;
+  httpd: string;
+  apxs: string;
+  apachectl: string;
+  modWsgi: string;
+  modulesDir: string;
+  python: LockedPython;
+  versions: Partial<Record<ComponentName, string>>;
+  lockFile: string;
+  logFile: string;
+  stackId: string;
+  /** When the build was activated (ISO 8601). */
+  builtAt: string;
+}
+
+export interface PrefixInfo extends Located {
+  /** "wsgi-httpd 0.1.0": the tool version that made the build. */
+  tool: string;
+  key: string;
+  platform: string;
+  compiler: { cc: string; version: string };
+  features: Features;
+  httpdMode: 'source' | 'system';
+  components: { name: ComponentName; version: string; sha256: string; configureArgs: string[]; patches: string[]; seconds?: number }[];
+  /** Bytes on disk under the stack directory, in total and per top-level directory (bin, lib, modules, ...). */
+  size: { total: number; dirs: Record<string, number> };
+  /** Whether `<prefix>/wsgi-toolchain.lock.json` is the one written with this build (false: edited or replaced). */
+  lockFileMatches: boolean;
+}
+
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The manifest of the live build, or NotBuiltError (exit 2) saying what is missing and what to run. */
+export async function readLiveBuild(prefixArg: string): Promise<{ prefix: string; layout: PrefixLayout; manifest: Manifest }> {
+  const prefix = resolvePath(prefixArg);
+  if (!(await pathExists(prefix))) throw new NotBuiltError(prefix, `${prefix} does not exist, so it holds no wsgi-toolchain build`);
+  const state = await inspectPrefix(prefix);
+  if (!state.liveStackId) throw new NotBuiltError(prefix);
+  const layout = prefixLayout(prefix, state.liveStackId);
+  if (!state.liveManifest) {
+    throw new NotBuiltError(
+      prefix,
+      `${layout.link} points at ${layout.root}, which has no readable manifest (.wsgi-toolchain-manifest.json)`,
+      `rebuild it: wsgi-toolchain build --prefix ${prefix} --force`,
+    );
+  }
+  return { prefix, layout, manifest: state.liveManifest };
+}
+
+/** Paths, versions and Python of the live build in `prefix`; checks that the files it names are really there. */
+export async function locateIn(prefixArg: string): Promise<Located> {
+  const { prefix, layout, manifest } = await readLiveBuild(prefixArg);
+  const { lock } = manifest;
+  const bin = (name: string) => join(layout.link, 'bin', name);
+  const located: Located = {
+    prefix,
+    root: layout.root,
+    link: layout.link,
+    httpd: bin('httpd'),
+    apxs: bin('apxs'),
+    apachectl: bin('apachectl'),
+    modWsgi: join(layout.link, 'modules', 'mod_wsgi.so'),
+    modulesDir: join(layout.link, 'modules'),
+    python: { executable: lock.python.executable, version: lock.python.version, abi: lock.python.abi },
+    versions: Object.fromEntries(lock.components.map((c) => [c.name, c.version])),
+    lockFile: layout.lockFile,
+    logFile: join(layout.logsDir, 'build.log'),
+    stackId: layout.stackId,
+    builtAt: manifest.createdAt,
+  };
+  const required = lock.httpdMode === 'system' ? [located.modWsgi] : [located.httpd, located.apxs, located.modWsgi];
+  for (const file of required) {
+    try {
+      await access(file);
+    } catch {
+      throw new NotBuiltError(prefix, `the build in ${prefix} is incomplete: ${file} is missing`, `rebuild it: wsgi-toolchain build --prefix ${prefix} --force`);
+    }
+  }
+  return located;
+}
+
+/** Bytes of every file and link under `path` (not following links), like `du --apparent-size`. */
+export async function treeSize(path: string): Promise<number> {
+  let stat;
+  try {
+    stat = await lstat(path);
+  } catch {
+    return 0;
+  }
+  if (!stat.isDirectory()) return stat.size;
+  let total = 0;
+  for (const name of await readdir(path)) total += await treeSize(join(path, name));
+  return total;
+}
+
+/** Whether the lock file in the prefix is byte for byte the one this build wrote. */
+export async function lockFileIsOurs(lockFile: string, manifest: Manifest): Promise<boolean> {
+  try {
+    return (await readFile(lockFile, 'utf8')) === serializeLock(manifest.lock);
+  } catch {
+    return false;
+  }
+}
+
+/** Everything `wsgi-toolchain info` shows. */
+export async function describePrefix(prefixArg: string): Promise<PrefixInfo> {
+  const located = await locateIn(prefixArg);
+  const { manifest } = await readLiveBuild(located.prefix);
+  const { lock } = manifest;
+  const dirs: Record<string, number> = {};
+  for (const entry of (await readdir(located.root)).sort()) dirs[entry] = await treeSize(join(located.root, entry));
+  return {
+    ...located,
+    tool: manifest.tool,
+    key: manifest.key,
+    platform: lock.platform,
+    compiler: lock.compiler,
+    features: lock.features,
+    httpdMode: lock.httpdMode,
+    components: lock.components.map((c) => ({
+      name: c.name,
+      version: c.version,
+      sha256: c.artifacts[0]?.sha256 ?? '',
+      configureArgs: c.configureArgs,
+      patches: c.patches.map((p) => p.file),
+      ...(manifest.timings[c.name] !== undefined ? { seconds: manifest.timings[c.name] } : {}),
+    })),
+    size: { total: Object.values(dirs).reduce((a, b) => a + b, 0), dirs },
+    lockFileMatches: await lockFileIsOurs(located.lockFile, manifest),
+  };
+}

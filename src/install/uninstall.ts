@@ -1,0 +1,84 @@
+import { readFile, rm, unlink } from 'node:fs/promises';
+import { join, resolve as resolvePath } from 'node:path';
+import { NotBuiltError } from '../errors.js';
+import { defaultCacheDir } from '../fetch/cache.js';
+import { lockFileName } from '../resolve/lock.js';
+import { lockFileIsOurs, pathExists, treeSize } from './info.js';
+import { inspectPrefix, type Manifest } from './prefix.js';
+import { lockPrefix } from './prefix-lock.js';
+
+export interface UninstallOptions {
+  /** Where the prefix lock lives (the build's cache dir): default WSGI_HTTPD_CACHE_DIR or ~/.cache/wsgi-httpd. */
+  cacheDir?: string;
+  /** Seconds to wait for a build holding the prefix; 0 fails at once (exit 8). */
+  waitSeconds?: number;
+  /** Only say what would be removed. */
+  dryRun?: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface UninstallResult {
+  prefix: string;
+  dryRun: boolean;
+  /** What was (or, with dryRun, would be) removed, in order. */
+  removed: string[];
+  /** Files the tool left alone although they look like its own, and why. */
+  kept: { path: string; reason: string }[];
+  /** Bytes under the removed paths. */
+  freedBytes: number;
+}
+
+/**
+ * Removes exactly what wsgi-toolchain installed in a prefix: the `httpd` link (only when it points into
+ * `.wsgi-httpd/stacks`; anything else there makes this refuse, exit 2), the `.wsgi-httpd/` directory, and
+ * `wsgi-toolchain.lock.json` only when it is byte for byte the lock of the live build. Nothing else in the prefix is
+ * touched, and the prefix directory itself stays. Holds the prefix lock, so it never races a build.
+ */
+export async function uninstallPrefix(prefixArg: string, opts: UninstallOptions = {}): Promise<UninstallResult> {
+  const prefix = resolvePath(prefixArg);
+  const env = opts.env ?? process.env;
+  const dryRun = opts.dryRun ?? false;
+  if (!(await pathExists(prefix))) throw new NotBuiltError(prefix, `${prefix} does not exist, so there is nothing to uninstall`, 'check the --prefix you passed');
+  const release = dryRun ? async () => {} : await lockPrefix(resolvePath(opts.cacheDir ?? defaultCacheDir(env)), prefix, (opts.waitSeconds ?? 0) * 1000);
+  try {
+    // Read only under the lock: a build finishing right now cannot switch the link between our look and our removal.
+    const state = await inspectPrefix(prefix); // refuses (exit 2) an `httpd` entry that is not ours
+    const link = join(prefix, 'httpd');
+    const stateDir = join(prefix, '.wsgi-httpd');
+    const lockFile = join(prefix, lockFileName);
+    const hasLink = state.liveStackId !== undefined;
+    const hasState = await pathExists(stateDir);
+    if (!hasLink && !hasState) {
+      throw new NotBuiltError(prefix, `${prefix} holds no wsgi-toolchain build: nothing to uninstall`, 'check the --prefix you passed; nothing was changed');
+    }
+    const removed: string[] = [];
+    const kept: UninstallResult['kept'] = [];
+    let freedBytes = 0;
+    if (hasLink) removed.push(link);
+    if (await pathExists(lockFile)) {
+      const manifest: Manifest | undefined = state.liveManifest;
+      if (manifest && (await lockFileIsOurs(lockFile, manifest))) {
+        removed.push(lockFile);
+        freedBytes += (await readFile(lockFile)).length;
+      } else {
+        kept.push({
+          path: lockFile,
+          reason: manifest ? 'it differs from the lock of the installed build (edited or written by someone else)' : 'there is no build manifest to compare it with',
+        });
+      }
+    }
+    if (hasState) {
+      removed.push(stateDir);
+      freedBytes += await treeSize(stateDir);
+    }
+    if (!dryRun) {
+      // The link first: from that moment the prefix has no build, even if the rest is interrupted.
+      if (hasLink) await unlink(link);
+      if (removed.includes(lockFile)) await rm(lockFile, { force: true });
+      if (hasState) await rm(stateDir, { recursive: true, force: true });
+    }
+    return { prefix, dryRun, removed, kept, freedBytes };
+  } finally {
+    await release();
+  }
+}
