@@ -28,6 +28,12 @@ export function laterCommand(prefix: string, env: NodeJS.ProcessEnv): string {
   return args.map(quote).join(' ');
 }
 
+/** A multi-line message ("these files are missing:\n  a\n  b") as one line ("...missing: a; b"). */
+function oneLine(text: string): string {
+  const [head, ...rest] = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  return rest.length ? `${head} ${rest.join('; ')}` : head ?? '';
+}
+
 function summary(report: BuildReport, pythonVersion: string | undefined): string {
   if (report.upToDate) return `wsgi-httpd: up to date: ${report.link} -> ${report.root} (nothing to build)`;
   const versions = report.components.map((c) => `${c.name} ${c.version}`).join(', ');
@@ -67,9 +73,9 @@ export async function runPostinstall(env: NodeJS.ProcessEnv = process.env, io: P
       io.err(`wsgi-httpd: internal error during postinstall: ${(error as Error)?.stack ?? String(error)}`);
       return ExitCode.internal;
     }
-    const reason = error.message.split('\n')[0]!;
     if (cannotRun.has(error.exitCode) && !force) {
-      io.out(`wsgi-httpd: not built: ${reason} (fix: ${error.hint.split('\n')[0]}); once fixed, run: ${later}  (or set WSGI_HTTPD_FORCE_BUILD=1 to make npm install fail instead)`);
+      const hint = error.hint.split('\n')[0]!.replace(/,? or [^,;]*:$/, '');
+      io.out(`wsgi-httpd: not built: ${oneLine(error.message)} (fix: ${hint}); once fixed, run: ${later}  (or set WSGI_HTTPD_FORCE_BUILD=1 to make npm install fail instead)`);
       return ExitCode.ok;
     }
     if (error instanceof BuildStepError) {

@@ -1,12 +1,17 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { copyFile, mkdir, rm, rmdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Listr, PRESET_TIMER, PRESET_TIMESTAMP, type ListrTask } from 'listr2';
 import { BuildStepError, ChecksumError, ToolchainError } from '../errors.js';
 import { acquireArtifact, findLocal, missingFor, offlineError, type AcquireResult, type MissingFile } from '../fetch/acquire.js';
+import { formatProgress, progressReporter } from '../fetch/progress.js';
+import { checkSignature, keysFor, loadSigningKeys } from '../fetch/signature.js';
 import { indexSourceDirs } from '../fetch/sources.js';
 import { activateStack, inspectPrefix, removeStaleStacks, writeFileAtomic, type Manifest } from '../install/prefix.js';
 import { lockPrefix } from '../install/prefix-lock.js';
+import { sha256File } from '../fetch/hash.js';
+import { relocateTree } from '../install/relocate.js';
+import { lookupBuild, storeBuild, touchBuild, type CachedBuild } from '../cache/build-cache.js';
 import type { Plan, PlannedComponent } from '../plan/plan.js';
 import { serializeLock } from '../resolve/lock.js';
 import { unpackArchive } from '../unpack/unpack.js';
@@ -30,6 +35,7 @@ export interface BuildReport {
 }
 
 interface Context {
+  cached?: CachedBuild;
   archives: Map<string, { path: string; origin: string }>;
   downloadErrors: unknown[];
   timings: Record<string, number>;
@@ -55,6 +61,21 @@ function componentTasks(component: PlannedComponent, plan: Plan, base: Omit<Step
     switch (step.kind) {
       case 'download':
         return [];
+      case 'patch': {
+        const patch = component.locked.patches.find((p) => step.argv!.at(-1) === join(p.dir, p.file))!;
+        const apply = commandTask('patch', step.argv!, `patch ${patch.file}`);
+        return [
+          {
+            ...apply,
+            task: async (ctx2, task) => {
+              const file = join(patch.dir, patch.file);
+              const actual = await sha256File(file).catch(() => 'missing');
+              if (actual !== patch.sha256) throw new ChecksumError(file, patch.sha256, actual, 'the patch file differs from the one pinned in the recipe: restore it, or update the recipe\'s sha256 if the change is intended');
+              return (apply.task as (c: Context, t: typeof task) => Promise<void>)(ctx2, task);
+            },
+          },
+        ];
+      }
       case 'unpack':
         return [
           {
@@ -75,7 +96,7 @@ function componentTasks(component: PlannedComponent, plan: Plan, base: Omit<Step
               const missing: string[] = [];
               for (const file of component.locked.provides) {
                 try {
-                  await stat(join(plan.layout.root, file));
+                  await stat(join(plan.stageRoot, file));
                 } catch {
                   missing.push(file);
                 }
@@ -159,6 +180,7 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
   const release = await lockPrefix(plan.cacheDir, layout.prefix, options.waitSeconds * 1000);
   const controller = new AbortController();
   const createdDirs: string[] = [];
+  let releaseStage: (() => Promise<void>) | undefined;
   let interrupted: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     interrupted = signal;
@@ -177,18 +199,44 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
     await mkdir(plan.buildDir, { recursive: true });
     // Leftovers of a killed build are never the live stack; clear them so they cannot be mistaken for one.
     await rm(layout.root, { recursive: true, force: true });
+    const cached = options.force ? undefined : await lookupBuild(plan.cacheDir, plan.key);
+    if (!cached) {
+      // Two builds of the same inputs (into different prefixes) share the placeholder: the second waits, then reuses.
+      releaseStage = await lockPrefix(plan.cacheDir, plan.stageRoot, 6 * 3600_000);
+      await rm(plan.stageRoot, { recursive: true, force: true });
+      await mkdir(plan.stageRoot, { recursive: true });
+    }
+    ctx.cached = cached ?? (options.force ? undefined : await lookupBuild(plan.cacheDir, plan.key));
+    const fromCache = ctx.cached !== undefined;
 
     const sourceIndex = options.sourcesDirs.length > 0 ? await indexSourceDirs(options.sourcesDirs) : undefined;
     const local = options.offline ? await checkOffline(plan, sourceIndex, options.mirrors, log) : new Map<string, AcquireResult>();
+    const keySets = options.verifySignatures ? await loadSigningKeys(options.recipesDirs) : [];
     const tasks = new Listr<Context, 'default' | 'simple', 'simple'>(
       [
         {
           title: `Download and verify ${plan.components.length} sources`,
+          skip: () => fromCache && `Built before with the same inputs: reusing ${plan.key.slice(0, 16)} from the build cache`,
           task: (_, task) =>
             task.newListr(
               plan.components.map((c) => ({
                 title: `${c.locked.artifacts[0]!.file}`,
                 task: async (ctx2, sub) => {
+                  // In a terminal: bytes / total / speed on the task line. Elsewhere (CI, pipes): a line at the start,
+                  // about every 25 % and at the end, through the simple renderer and into the build log.
+                  let ttyStart: { url: string; at: number } | undefined;
+                  const lines = tty
+                    ? undefined
+                    : progressReporter(c.locked.artifacts[0]!.file, (line) => {
+                        log.write(`download ${c.name}: ${line}\n`);
+                        sub.output = line;
+                      });
+                  const onProgress = tty
+                    ? (p: { url: string; transferred: number; total?: number }) => {
+                        if (ttyStart?.url !== p.url) ttyStart = { url: p.url, at: Date.now() };
+                        sub.output = formatProgress(p.transferred, p.total, Date.now() - ttyStart.at);
+                      }
+                    : lines;
                   const result = local.get(c.name) ?? await acquireArtifact({
                     download: { env: options.env },
                     component: c.name,
@@ -201,16 +249,37 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
                     cacheDir: plan.cacheDir,
                     signal: controller.signal,
                     onAttempt: (a: { url: string; outcome: string }) => log.write(`download ${c.name}: ${a.url}: ${a.outcome}\n`),
-                    onProgress: tty
-                      ? (p: { transferred: number; total?: number }) => (sub.output = `${(p.transferred / 1e6).toFixed(1)}${p.total ? ` / ${(p.total / 1e6).toFixed(1)}` : ''} MB`)
-                      : undefined,
+                    onProgress,
                   }).catch((error: unknown) => {
                     ctx2.downloadErrors.push(error);
                     throw error;
                   });
+                  lines?.done();
                   log.write(`download ${c.name}: using ${result.path} (${result.origin})\n`);
+                  const keys = options.verifySignatures ? keysFor(c.name, keySets) : undefined;
+                  let signed = '';
+                  if (keys) {
+                    const sig = await checkSignature({
+                      component: c.name,
+                      version: c.version,
+                      acquired: result,
+                      artifacts: c.locked.artifacts,
+                      mirrorPath: c.locked.mirrorPath,
+                      mirrors: options.mirrors,
+                      sourceIndex,
+                      offline: options.offline,
+                      env: options.env,
+                      signal: controller.signal,
+                      keys,
+                    }).catch((error: unknown) => {
+                      ctx2.downloadErrors.push(error);
+                      throw error;
+                    });
+                    log.write(`signature ${c.name}: ${sig.origin}: good signature by ${sig.uid} (${sig.fingerprint}), made ${sig.date}\n`);
+                    signed = `, signature ok: ${sig.uid.replace(/\s*<.*>$/, '')}`;
+                  } else if (options.verifySignatures) log.write(`signature ${c.name}: no pinned signing keys for ${c.name}; sha256 only\n`);
                   ctx2.archives.set(c.name, { path: result.path, origin: result.origin });
-                  sub.title = `${result.artifact.file} (${result.origin.startsWith('http') ? 'downloaded' : result.origin.split(':')[0]}, sha256 ok)`;
+                  sub.title = `${result.artifact.file} (${result.origin.startsWith('http') ? 'downloaded' : result.origin.split(':')[0]}, sha256 ok${signed})`;
                 },
               })),
               { concurrent: true, exitOnError: false },
@@ -218,6 +287,7 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
         },
         {
           title: 'All sources verified',
+          enabled: () => !fromCache,
           task: (ctx2) => {
             const failed = plan.components.filter((c) => !ctx2.archives.has(c.name));
             if (failed.length > 0) throw ctx2.downloadErrors[0] ?? new Error(`no source for ${failed.map((c) => c.name).join(', ')}`);
@@ -226,9 +296,9 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
         ...plan.components.map(
           (c): ListrTask<Context> => ({
             title: `${c.name} ${c.version}`,
+            enabled: () => !fromCache,
             task: async (_, task) => {
               const t0 = Date.now();
-              await ensureNewDir(layout.root, createdDirs);
               const finish: ListrTask<Context> = {
                 title: 'installed',
                 task: (ctx2, sub) => {
@@ -241,6 +311,28 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
             },
           }),
         ),
+        {
+          title: 'Store the build in the cache',
+          enabled: () => !fromCache,
+          task: async (ctx2) => {
+            ctx2.cached = await storeBuild(plan.cacheDir, plan.key, plan.stageRoot, plan.lock);
+            await releaseStage?.();
+            releaseStage = undefined;
+          },
+        },
+        {
+          title: `Install into ${layout.root}`,
+          task: async (ctx2, task) => {
+            const cachedBuild = ctx2.cached!;
+            await ensureNewDir(dirname(layout.root), createdDirs);
+            const t0 = Date.now();
+            const stats = await relocateTree(cachedBuild.tree, cachedBuild.placeholder, layout.root);
+            await touchBuild(plan.cacheDir, cachedBuild);
+            const seconds = ((Date.now() - t0) / 1000).toFixed(1);
+            logHeader(log, `install: ${stats.files} files (${(stats.bytes / 1e6).toFixed(1)} MB) relocated in ${seconds}s: ${stats.textFiles} text and ${stats.binaryFiles} binary files rewritten, ${stats.runpaths} RUNPATHs made $ORIGIN-relative`);
+            task.title = `Installed into ${layout.root} (${stats.files} files, ${stats.textFiles + stats.binaryFiles} relocated, ${seconds} s)`;
+          },
+        },
         {
           title: `Verify: httpd with mod_wsgi serves a WSGI app on 127.0.0.1 (Python ${plan.lock.python.version})`,
           enabled: () => plan.verify,
@@ -305,6 +397,10 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
     if (succeeded) {
       await mkdir(layout.logsDir, { recursive: true });
       await copyFile(logFile, join(layout.logsDir, 'build.log'));
+    }
+    if (releaseStage) {
+      await rm(plan.stageRoot, { recursive: true, force: true });
+      await releaseStage();
     }
     await release();
   }

@@ -33,6 +33,7 @@ const buildFlags = {
   json: { type: 'boolean' },
   force: { type: 'boolean' },
   'keep-build-dir': { type: 'boolean' },
+  keep: { type: 'string' },
   wait: { type: 'string' },
   'cc-launcher': { type: 'string' },
   'cache-dir': { type: 'string' },

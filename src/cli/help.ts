@@ -8,8 +8,10 @@ Commands
   doctor     check compiler, make, perl, Python headers and libpython, expat, OpenSSL, disk
   lock       resolve versions and write ${'wsgi-toolchain.lock.json'} without building
   list       versions each recipe offers (* marks the default)
+  cache      "cache list" shows cached builds; "cache prune [--keep N]" removes all but the N most recently used
   info       what is installed in a prefix: versions, Python, features, flags, size, build date, lock (--json)
   uninstall  remove exactly what the tool installed in a prefix; other files stay (--dry-run, --json)
+  fetch      download + verify every source a build needs into --dest DIR (mirror layout) for --sources/--mirror, offline
 
 Build options
   --prefix DIR           where to install (a virtualenv or any directory); default $WSGI_HTTPD_PREFIX or $VIRTUAL_ENV
@@ -22,6 +24,8 @@ Build options
   --mirror URL           http(s):// or file:// mirror in upstream layout, tried first; repeatable
   --sources DIR          directory of tarballs, found by sha256 whatever their names; repeatable
   --offline              never open a connection; list missing files instead
+  --verify-signatures    also check the Apache .asc signatures (httpd, apr, apr-util) against pinned keys (needs gpgv)
+  --dest DIR             (fetch) where to write the sources, as DIR/<component>/<file>
   --jobs N, -j N         parallel compile jobs (default: available cores)
   --with-ssl | --without-ssl      mod_ssl required / skipped (default: when OpenSSL headers exist)
   --with-expat | --without-expat  build expat / use the system's (default: build when headers are missing)

@@ -2,7 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { compareVersionsDescending } from '../recipe/version.js';
-import { executePlan, type BuildReport } from '../build/execute.js';
+import type { BuildReport } from '../build/execute.js';
 import { prepareBuild } from '../build/prepare.js';
 import { formatDoctor, runDoctor } from '../doctor/doctor.js';
 import { BuildStepError, ExitCode, PrerequisiteError, ToolchainError, UsageError } from '../errors.js';
@@ -17,6 +17,8 @@ import { mainHelp } from './help.js';
 import { formatReport } from './report.js';
 import { infoCommand } from './commands/info.js';
 import { uninstallCommand } from './commands/uninstall.js';
+import { serveCommand } from './commands/serve.js';
+import { splitServeArgv } from '../serve/serve.js';
 
 const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : text + '\n');
 const json = (value: unknown) => out(JSON.stringify(value, null, 2));
@@ -47,6 +49,8 @@ async function build(values: ParsedFlags): Promise<number> {
     };
   } else {
     for (const w of prepared.checks.filter((c) => c.status === 'warn')) process.stderr.write(`note: ${w.title}: ${w.detail}\n`);
+    // Loaded only when there is work: the task list, HTTP client and tar code cost ~200 ms of a no-op's start-up.
+    const { executePlan } = await import('../build/execute.js');
     report = await executePlan(plan, options);
   }
   if (values.json) json(report);
@@ -121,7 +125,15 @@ function printError(error: unknown): number {
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    const { values, positionals } = parseFlags(argv);
+    // serve passes mod_wsgi-express options through untouched: only the flags before it go through parseFlags.
+    const serveSplit = splitServeArgv(argv, (head) => {
+      try {
+        return parseFlags(head).positionals.length === 0;
+      } catch {
+        return false;
+      }
+    });
+    const { values, positionals } = parseFlags(serveSplit ? [...serveSplit.head, 'serve'] : argv);
     const command = positionals[0];
     if (!command || values.help) {
       out(mainHelp);
@@ -140,6 +152,9 @@ export async function main(argv: string[]): Promise<number> {
         return await verify(values);
       case 'info': return await infoCommand(values);
       case 'uninstall': return await uninstallCommand(values);
+      case 'serve': return await serveCommand(values, serveSplit?.rest ?? []);
+      case 'fetch': return await (await import('./commands/fetch.js')).fetchCommand(values);
+      case 'cache': return await (await import('./commands/cache.js')).cacheCommand(values, positionals[1]);
       case 'status': {
         const state = await inspectPrefix(resolvePath(values.prefix ?? '.'));
         json(state);

@@ -55,8 +55,9 @@ export function progressReporter(name: string, onLine: (line: string) => void, o
   let finished = false;
 
   const speedPart = (bytes: number) => {
+    // measured from the first event (its bytes excluded): a resumed transfer is not counted as instant
     const elapsed = now() - startedAt;
-    return elapsed > 0 ? `, ${formatBytes(Math.round(((bytes - startBytes) / elapsed) * 1000))}/s` : '';
+    return elapsed > 0 && bytes > startBytes ? `, ${formatBytes(Math.round(((bytes - startBytes) / elapsed) * 1000))}/s` : '';
   };
   const sizePart = (bytes: number) =>
     total && total > 0 ? `${formatBytes(bytes)} / ${formatBytes(total)} (${Math.min(100, Math.floor((bytes / total) * 100))} %)` : formatBytes(bytes);

@@ -1,4 +1,4 @@
-import { access, lstat, readdir, readFile } from 'node:fs/promises';
+import { access, lstat, readdir, readFile, realpath } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { NotBuiltError } from '../errors.js';
 import { prefixLayout, type PrefixLayout } from '../plan/plan.js';
@@ -98,7 +98,24 @@ export async function locateIn(prefixArg: string): Promise<Located> {
       throw new NotBuiltError(prefix, `the build in ${prefix} is incomplete: ${file} is missing`, `rebuild it: wsgi-toolchain build --prefix ${prefix} --force`);
     }
   }
+  const builtFor = await configuredPrefix(join(layout.root, 'build', 'config_vars.mk'));
+  if (builtFor && (await realpath(builtFor).catch(() => builtFor)) !== (await realpath(layout.root))) {
+    throw new NotBuiltError(
+      prefix,
+      `the build in ${prefix} was made for ${builtFor} and has been moved or copied since (its binaries still look there)`,
+      `rebuild it in place: wsgi-toolchain build --prefix ${prefix} --force`,
+    );
+  }
   return located;
+}
+
+/** The `prefix = ...` that httpd's build/config_vars.mk records (the directory `apxs -q PREFIX` reports). */
+async function configuredPrefix(file: string): Promise<string | undefined> {
+  try {
+    return /^prefix\s*=\s*(\S.*?)\s*$/m.exec(await readFile(file, 'utf8'))?.[1];
+  } catch {
+    return undefined;
+  }
 }
 
 /** Bytes of every file and link under `path` (not following links), like `du --apparent-size`. */

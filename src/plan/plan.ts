@@ -55,6 +55,11 @@ export interface PlanOptions {
 
 export interface Plan {
   key: string;
+  /**
+   * Where components are configured and installed: a deliberately long path under the build root. The finished tree is
+   * cached, then relocated into layout.root (every path rewritten; never longer, so binaries can be patched in place).
+   */
+  stageRoot: string;
   lock: Lock;
   layout: PrefixLayout;
   buildDir: string;
@@ -102,6 +107,14 @@ export function prefixLayout(prefix: string, stackId: string): PrefixLayout {
   };
 }
 
+/** Total length of the placeholder path; prefixes whose stack path is longer than this cannot be relocated into. */
+export const placeholderLength = 200;
+
+export function placeholderRoot(buildRoot: string, key: string): string {
+  const base = join(buildRoot, 'stage', `${key.slice(0, 16)}_`);
+  return base + 'p'.repeat(Math.max(16, placeholderLength - base.length));
+}
+
 export function substitute(text: string, values: Record<string, string>): string {
   return text.replace(/\{(prefix|python|jobs)\}/g, (_, key: string) => values[key]!);
 }
@@ -119,7 +132,8 @@ export function makePlan(lock: Lock, options: PlanOptions, stackId: string = bui
   const key = buildKey(lock);
   const layout = prefixLayout(options.prefix, stackId);
   const buildDir = join(options.buildRoot, `${stackId}-build`);
-  const values = { prefix: layout.root, python: lock.python.executable, jobs: String(options.jobs) };
+  const stageRoot = placeholderRoot(options.buildRoot, key);
+  const values = { prefix: stageRoot, python: lock.python.executable, jobs: String(options.jobs) };
   const components = lock.components.map((c): PlannedComponent => {
     const artifact = c.artifacts[0]!;
     const sourceDir = join(buildDir, `${c.name}-${c.version}`);
@@ -159,7 +173,7 @@ export function makePlan(lock: Lock, options: PlanOptions, stackId: string = bui
       steps,
     };
   });
-  return { key, lock, layout, buildDir, cacheDir: options.cacheDir, jobs: options.jobs, verify: options.verify, components };
+  return { key, stageRoot, lock, layout, buildDir, cacheDir: options.cacheDir, jobs: options.jobs, verify: options.verify, components };
 }
 
 const quote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`);
@@ -171,6 +185,8 @@ export function formatPlan(plan: Plan): string {
     `  python    ${lock.python.executable} (${lock.python.version}, ${lock.python.abi})`,
     `  compiler  ${lock.compiler.cc}: ${lock.compiler.version}`,
     `  features  ssl=${lock.features.ssl} zlib=${lock.features.zlib} expat=${lock.features.expat ? 'built' : 'system'}`,
+    `  build in  ${plan.stageRoot}`,
+    `  (reused from the build cache when ${plan.key.slice(0, 16)} is there; then relocated into the prefix)`,
     `  install   ${layout.root}`,
     `  activate  ${layout.link} -> ${layout.root}`,
     `  build dir ${plan.buildDir}`,

@@ -6,10 +6,10 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DownloadError, ExitCode, SignatureError } from '../../src/errors.js';
+import { DownloadError, ExitCode, PrerequisiteError, SignatureError } from '../../src/errors.js';
 import { acquireSignature, checkSignature, keysFor, loadSigningKeys, verifySignature, type SigningKeys } from '../../src/fetch/signature.js';
 import { startLoopbackServer } from '../helpers/loopback-server.js';
 
@@ -113,6 +113,24 @@ gpgTest('a signature by another key fails, naming that key, even when its public
     t.regex(error!.message, new RegExp(`made by key ${mallory.fingerprint.slice(-16)}.*not one of the 1 pinned`));
     t.regex(error!.hint, /KEYS file/);
   }
+});
+
+gpgTest('with gpgv alone on PATH (no gpg): the armor is decoded in-process; pinned signer passes, unpinned fails', async (t) => {
+  const gpgv = execFileSync('sh', ['-c', 'command -v gpgv']).toString().trim();
+  const bin = join(work, 'only-gpgv');
+  await mkdir(bin, { recursive: true });
+  await symlink(gpgv, join(bin, 'gpgv'));
+  const env = { PATH: bin };
+  const both = alice.armored + '\n' + mallory.armored;
+  const ok = await verifySignature({ file: tarball, signature: `${tarball}.asc`, keys: keyFile([alice], both), env });
+  t.is(ok.fingerprint, alice.fingerprint);
+  const error = await t.throwsAsync(verifySignature({ file: tarball, signature: join(work, 'by-mallory.asc'), keys: keyFile([alice], both), env }), {
+    instanceOf: SignatureError,
+  });
+  t.regex(error!.message, new RegExp(`made by key ${mallory.fingerprint}, which is not pinned`));
+  const none = await t.throwsAsync(verifySignature({ file: tarball, signature: `${tarball}.asc`, keys: keyFile([alice], both), env: { PATH: join(work, 'empty-bin') } }));
+  t.is(none!.name, 'PrerequisiteError');
+  t.regex((none as PrerequisiteError).hint, /apt-get install gpgv/);
 });
 
 gpgTest('a file that is not a signature is refused', async (t) => {

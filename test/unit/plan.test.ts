@@ -31,18 +31,21 @@ test('the dry-run plan of the CI set (snapshot: every step, URL, sha256 and comm
   t.snapshot(formatPlan(plan));
 });
 
-test('the plan installs everything under one stack directory and activates it through <prefix>/httpd', (t) => {
+test('the plan builds in a placeholder, installs under one stack directory and activates it through <prefix>/httpd', (t) => {
   const plan = makePlan(lockFor(), options);
   t.is(plan.layout.link, '/srv/app/httpd');
   t.true(plan.layout.root.startsWith('/srv/app/.wsgi-httpd/stacks/'));
   const httpd = plan.components.find((c) => c.name === 'httpd')!;
   const configure = httpd.steps.find((s) => s.kind === 'configure')!.argv!;
-  t.true(configure.includes(`--prefix=${plan.layout.root}`));
-  t.true(configure.includes(`--with-pcre=${plan.layout.root}/bin/pcre2-config`));
+  // Components are built in a long placeholder directory and relocated into the stack afterwards.
+  t.true(plan.stageRoot.length >= 150);
+  t.true(plan.stageRoot.startsWith('/cache/build/stage/'));
+  t.true(configure.includes(`--prefix=${plan.stageRoot}`));
+  t.true(configure.includes(`--with-pcre=${plan.stageRoot}/bin/pcre2-config`));
   t.true(configure.includes('--enable-mpms-shared=all'));
-  t.is(httpd.env.LDFLAGS, `-Wl,-rpath,${plan.layout.root}/lib`);
+  t.is(httpd.env.LDFLAGS, `-Wl,-rpath,${plan.stageRoot}/lib`);
   const modWsgi = plan.components.find((c) => c.name === 'mod_wsgi')!;
-  t.deepEqual(modWsgi.steps.find((s) => s.kind === 'configure')!.argv, ['./configure', `--with-apxs=${plan.layout.root}/bin/apxs`, '--with-python=/usr/bin/python3']);
+  t.deepEqual(modWsgi.steps.find((s) => s.kind === 'configure')!.argv, ['./configure', `--with-apxs=${plan.stageRoot}/bin/apxs`, '--with-python=/usr/bin/python3']);
   t.true(plan.components.every((c) => c.sourceDir.startsWith('/cache/build/')), 'sources are built outside the prefix');
 });
 

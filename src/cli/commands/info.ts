@@ -1,21 +1,32 @@
 import { UsageError, ExitCode } from '../../errors.js';
-import { formatBytes } from '../../doctor/doctor.js';
 import { describePrefix, type PrefixInfo } from '../../install/info.js';
 import { defaultPrefix, type ParsedFlags } from '../args.js';
+
+/** 532 B, 14.2 KiB, 48.0 MiB, 1.2 GiB. */
+export function formatSize(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
 
 const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : text + '\n');
 
 export function formatInfo(info: PrefixInfo): string {
   const yes = (b: boolean) => (b ? 'yes' : 'no');
   const topDirs = Object.entries(info.size.dirs)
-    .filter(([, bytes]) => bytes > 0)
+    .filter(([name, bytes]) => bytes > 0 && !name.startsWith('.'))
     .sort((a, b) => b[1] - a[1])
     .slice(0, 5)
-    .map(([name, bytes]) => `${name} ${formatBytes(bytes)}`)
+    .map(([name, bytes]) => `${name} ${formatSize(bytes)}`)
     .join(', ');
   const lines = [
     `prefix:     ${info.prefix}`,
-    `stack:      ${info.root} (${formatBytes(info.size.total)}${topDirs ? `: ${topDirs}` : ''})`,
+    `stack:      ${info.root} (${formatSize(info.size.total)}${topDirs ? `: ${topDirs}` : ''})`,
     `built:      ${info.builtAt} by ${info.tool}`,
     `versions:   ${info.components.map((c) => `${c.name} ${c.version}`).join(', ')}`,
     `python:     ${info.python.version} (${info.python.abi}) ${info.python.executable}`,

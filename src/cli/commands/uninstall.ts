@@ -1,6 +1,6 @@
 import { UsageError, ExitCode } from '../../errors.js';
-import { formatBytes } from '../../doctor/doctor.js';
 import { uninstallPrefix, type UninstallResult } from '../../install/uninstall.js';
+import { formatSize } from './info.js';
 import { defaultPrefix, type ParsedFlags } from '../args.js';
 
 const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : text + '\n');
@@ -11,8 +11,8 @@ export function formatUninstall(result: UninstallResult): string {
   for (const k of result.kept) lines.push(`kept ${k.path}: ${k.reason}`);
   lines.push(
     result.dryRun
-      ? `would free ${formatBytes(result.freedBytes)} (dry run: nothing was changed)`
-      : `freed ${formatBytes(result.freedBytes)}; nothing else in ${result.prefix} was touched`,
+      ? `would free ${formatSize(result.freedBytes)} (dry run: nothing was changed)`
+      : `freed ${formatSize(result.freedBytes)}; nothing else in ${result.prefix} was touched`,
   );
   return lines.join('\n');
 }

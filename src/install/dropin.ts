@@ -1,0 +1,173 @@
+/**
+ * A drop-in for `pip install mod_wsgi-httpd`: lays out in a virtualenv what mod_wsgi's setup.py looks for, so a later
+ * plain `pip install mod_wsgi` (or `--no-index <source>`) in that virtualenv builds against our httpd without APXS, even
+ * when Debian's apxs2/apxs is on PATH.
+ *
+ * mod_wsgi's setup.py (4.x-6.x), when APXS is unset, takes `mod_wsgi-apxs` from PATH or from the directory of
+ * sys.executable before it looks for apxs2/apxs, and then sets WITH_HTTPD_PACKAGE: the generated
+ * mod_wsgi/server/apxs_config.py finds httpd at run time through the `mod_wsgi_packages.httpd` package
+ * (<package>/bin/httpd, <package>/modules, LD_LIBRARY_PATH=<package>/lib). So we create:
+ *
+ *   <venv>/bin/mod_wsgi-apxs                               runs <prefix>/httpd/bin/apxs (the stable link)
+ *   <site-packages>/mod_wsgi_packages/__init__.py          a pkgutil namespace package, as mod_wsgi-httpd's
+ *   <site-packages>/mod_wsgi_packages/httpd/__init__.py
+ *   <site-packages>/mod_wsgi_packages/httpd/{bin,modules,lib,include,build,conf} -> <prefix>/httpd/...
+ *   <site-packages>/mod_wsgi_packages/httpd/wsgi-toolchain-dropin.json   what we created, for uninstallDropIn
+ *
+ * The links go through <prefix>/httpd, so the drop-in follows every rebuild. No dist-info is written: pip does not
+ * think mod_wsgi-httpd is installed (mod_wsgi-standalone, which pins a mod_wsgi-httpd version, is not covered).
+ */
+import { lstat, mkdir, readFile, readdir, rm, rmdir, symlink, writeFile, chmod } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { UsageError } from '../errors.js';
+import type { PythonInfo } from '../python/types.js';
+
+export interface DropInOptions {
+  /** The virtualenv (sys.prefix of python). */
+  venv: string;
+  /** The Apache root to expose, normally the stable link <prefix>/httpd. */
+  root: string;
+  /** The virtualenv's interpreter (its sitePackages is where the package goes). */
+  python: PythonInfo;
+}
+
+export interface DropInResult {
+  /** Every file, link and directory created, in creation order (what uninstallDropIn removes). */
+  created: string[];
+  apxs: string;
+  packageDir: string;
+  manifest: string;
+}
+
+const manifestName = 'wsgi-toolchain-dropin.json';
+const linkedDirs = ['bin', 'modules', 'lib', 'include', 'build', 'conf'];
+
+const namespaceInit = `# Namespace package shared with mod_wsgi-httpd's layout (written by wsgi-toolchain).
+import pkgutil
+__path__ = pkgutil.extend_path(__path__, __name__)
+`;
+
+function apxsWrapper(root: string): string {
+  const quoted = `'${join(root, 'bin', 'apxs').replaceAll("'", `'\\''`)}'`;
+  return `#!/bin/sh\n# mod_wsgi-apxs: the apxs of the wsgi-toolchain build at ${root} (written by wsgi-toolchain).\nexec ${quoted} "$@"\n`;
+}
+
+async function lexists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function sitePackagesOf(opts: DropInOptions): string {
+  const venv = resolve(opts.venv);
+  if (!opts.python.isVirtualenv || resolve(opts.python.prefix) !== venv) {
+    throw new UsageError(
+      `${opts.python.executable} is not the interpreter of the virtualenv ${venv}`,
+      `pass the virtualenv's own Python (${join(venv, 'bin', 'python')})`,
+    );
+  }
+  return opts.python.sitePackages;
+}
+
+export async function layOutDropIn(opts: DropInOptions): Promise<DropInResult> {
+  const venv = resolve(opts.venv);
+  const root = resolve(opts.root);
+  const sitePackages = sitePackagesOf(opts);
+  for (const needed of ['bin/apxs', 'bin/httpd', 'modules']) {
+    if (!(await lexists(join(root, needed)))) throw new UsageError(`${join(root, needed)} does not exist`, `build first: wsgi-toolchain build --prefix ${dirname(root)}`);
+  }
+  const nsDir = join(sitePackages, 'mod_wsgi_packages');
+  const packageDir = join(nsDir, 'httpd');
+  const manifest = join(packageDir, manifestName);
+  const apxs = join(venv, 'bin', 'mod_wsgi-apxs');
+
+  // Replace our own earlier drop-in; never someone else's mod_wsgi-httpd.
+  if (await lexists(manifest)) await uninstallDropIn({ venv, python: opts.python });
+  const foreign = (await readdir(sitePackages).catch(() => [] as string[])).find((e) => /^mod_wsgi_httpd-.*\.(dist|egg)-info$/i.test(e));
+  if (foreign || (await lexists(packageDir)) || (await lexists(apxs))) {
+    throw new UsageError(
+      `${venv} already has mod_wsgi-httpd (${foreign ? join(sitePackages, foreign) : (await lexists(packageDir)) ? packageDir : apxs})`,
+      'remove it first (pip uninstall mod_wsgi-httpd), then lay out the drop-in again',
+    );
+  }
+
+  const created: string[] = [];
+  try {
+    if (!(await lexists(nsDir))) {
+      await mkdir(nsDir);
+      created.push(nsDir);
+    }
+    if (!(await lexists(join(nsDir, '__init__.py')))) {
+      await writeFile(join(nsDir, '__init__.py'), namespaceInit, { mode: 0o644 });
+      created.push(join(nsDir, '__init__.py'));
+    }
+    await mkdir(packageDir);
+    created.push(packageDir);
+    await writeFile(join(packageDir, '__init__.py'), `# The Apache httpd of the wsgi-toolchain build at ${root}.\n`, { mode: 0o644 });
+    created.push(join(packageDir, '__init__.py'));
+    for (const name of linkedDirs) {
+      if (!(await lexists(join(root, name)))) continue;
+      await symlink(join(root, name), join(packageDir, name));
+      created.push(join(packageDir, name));
+    }
+    await mkdir(dirname(apxs), { recursive: true });
+    await writeFile(apxs, apxsWrapper(root), { mode: 0o755 });
+    await chmod(apxs, 0o755);
+    created.push(apxs);
+    created.push(manifest);
+    await writeFile(manifest, JSON.stringify({ tool: 'wsgi-toolchain', root, venv, created }, null, 2) + '\n', { mode: 0o644 });
+  } catch (error) {
+    await removeCreated(created);
+    throw error;
+  }
+  return { created, apxs, packageDir, manifest };
+}
+
+async function removeCreated(created: string[]): Promise<string[]> {
+  const removed: string[] = [];
+  for (const path of [...created].reverse()) {
+    try {
+      const info = await lstat(path);
+      if (info.isDirectory()) {
+        // Only what we made: Python may have added __pycache__ beside our files.
+        await rm(join(path, '__pycache__'), { recursive: true, force: true });
+        await rmdir(path);
+      } else await rm(path);
+      removed.push(path);
+    } catch {
+      /* gone already, or a directory someone else put files into: leave it */
+    }
+  }
+  return removed;
+}
+
+/** Removes exactly what layOutDropIn created (read from its manifest); returns what was removed ([] when none). */
+export async function uninstallDropIn(opts: { venv: string; python: PythonInfo }): Promise<string[]> {
+  const sitePackages = sitePackagesOf({ venv: opts.venv, root: '/', python: opts.python });
+  const manifest = join(sitePackages, 'mod_wsgi_packages', 'httpd', manifestName);
+  let created: string[];
+  try {
+    const parsed = JSON.parse(await readFile(manifest, 'utf8')) as { tool?: string; created?: unknown };
+    if (parsed.tool !== 'wsgi-toolchain' || !Array.isArray(parsed.created)) return [];
+    created = parsed.created.filter((p): p is string => typeof p === 'string');
+  } catch {
+    return [];
+  }
+  // Never follow the manifest outside the virtualenv.
+  const venv = resolve(opts.venv);
+  const inside = created.filter((p) => resolve(p).startsWith(venv + '/') || resolve(p).startsWith(sitePackages + '/'));
+  return removeCreated(inside);
+}
+
+/** Where a drop-in's mod_wsgi-apxs points (undefined when there is none or it is not ours). */
+export async function dropInRoot(venv: string): Promise<string | undefined> {
+  try {
+    const text = await readFile(join(resolve(venv), 'bin', 'mod_wsgi-apxs'), 'utf8');
+    return /^# mod_wsgi-apxs: the apxs of the wsgi-toolchain build at (.*) \(written by wsgi-toolchain\)\.$/m.exec(text)?.[1];
+  } catch {
+    return undefined;
+  }
+}
