@@ -20,6 +20,7 @@ import { layoutFromRoot } from '../verify/apache-layout.js';
 import { verifyServer, type VerifyResult } from '../verify/verify.js';
 import { toolVersion } from '../version.js';
 import type { BuildOptions } from './options.js';
+import { JobServer } from './jobserver.js';
 import { logHeader, runBuildCommand, type StepContext } from './step-runner.js';
 
 export interface BuildReport {
@@ -49,7 +50,7 @@ function useTtyRenderer(options: BuildOptions): boolean {
 function componentTasks(component: PlannedComponent, plan: Plan, base: Omit<StepContext, 'onLine'>, tty: boolean): ListrTask<Context>[] {
   const label = (kind: string) => `${component.name} ${component.version}: ${kind}`;
   const commandTask = (kind: 'configure' | 'compile' | 'install' | 'patch', argv: string[], title: string): ListrTask<Context> => ({
-    title,
+    title: `${component.name}: ${title}`,
     task: (_, task) =>
       runBuildCommand(label(kind), argv, component.sourceDir, component.env, {
         ...base,
@@ -79,7 +80,7 @@ function componentTasks(component: PlannedComponent, plan: Plan, base: Omit<Step
       case 'unpack':
         return [
           {
-            title: 'unpack',
+            title: `${component.name}: unpack`,
             task: async (ctx) => {
               const archive = ctx.archives.get(component.name)!;
               logHeader(base.log, `${label('unpack')}: ${archive.path} -> ${component.sourceDir}`);
@@ -91,7 +92,7 @@ function componentTasks(component: PlannedComponent, plan: Plan, base: Omit<Step
       case 'check':
         return [
           {
-            title: 'check',
+            title: `${component.name}: check`,
             task: async () => {
               const missing: string[] = [];
               for (const file of component.locked.provides) {
@@ -181,6 +182,7 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
   const controller = new AbortController();
   const createdDirs: string[] = [];
   let releaseStage: (() => Promise<void>) | undefined;
+  let jobServer: JobServer | undefined;
   let interrupted: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     interrupted = signal;
@@ -293,24 +295,38 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
             if (failed.length > 0) throw ctx2.downloadErrors[0] ?? new Error(`no source for ${failed.map((c) => c.name).join(', ')}`);
           },
         },
-        ...plan.components.map(
-          (c): ListrTask<Context> => ({
-            title: `${c.name} ${c.version}`,
-            enabled: () => !fromCache,
-            task: async (_, task) => {
-              const t0 = Date.now();
-              const finish: ListrTask<Context> = {
-                title: 'installed',
-                task: (ctx2, sub) => {
-                  const seconds = (Date.now() - t0) / 1000;
-                  ctx2.timings[c.name] = seconds;
-                  sub.title = `installed ${c.name} ${c.version} in ${seconds.toFixed(1)} s`;
-                },
-              };
-              return task.newListr([...componentTasks(c, plan, base, tty), finish], { concurrent: false });
-            },
-          }),
-        ),
+        {
+          title: `Build ${plan.components.length} components, ${plan.jobs} jobs shared (a component starts when its dependencies are installed)`,
+          enabled: () => !fromCache,
+          task: async (_, task) => {
+            jobServer = await JobServer.create(plan.buildDir, plan.jobs);
+            const stepBase = { ...base, jobs: jobServer };
+            const installed = new Map(plan.components.map((c) => [c.name, deferred()]));
+            controller.signal.addEventListener('abort', () => installed.forEach((d) => d.reject(controller.signal.reason)), { once: true });
+            return task.newListr(
+              plan.components.map(
+                (c): ListrTask<Context> => ({
+                  title: `${c.name} ${c.version}${c.dependencies.length ? ` (after ${c.dependencies.join(', ')})` : ''}`,
+                  task: async (_2, sub) => {
+                    await Promise.all(c.dependencies.map((d) => installed.get(d)!.promise));
+                    const t0 = Date.now();
+                    const finish: ListrTask<Context> = {
+                      title: `${c.name}: installed`,
+                      task: (ctx2, last) => {
+                        const seconds = (Date.now() - t0) / 1000;
+                        ctx2.timings[c.name] = seconds;
+                        last.title = `${c.name} ${c.version} installed in ${seconds.toFixed(1)} s`;
+                        installed.get(c.name)!.resolve();
+                      },
+                    };
+                    return sub.newListr([...componentTasks(c, plan, stepBase, tty), finish], { concurrent: false, exitOnError: true });
+                  },
+                }),
+              ),
+              { concurrent: true, exitOnError: true },
+            );
+          },
+        },
         {
           title: 'Store the build in the cache',
           enabled: () => !fromCache,
@@ -382,11 +398,14 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
     succeeded = true;
   } catch (error) {
     if (interrupted) throw controller.signal.reason;
+    // Stop components still building beside the one that failed.
+    if (!controller.signal.aborted) controller.abort(error);
     throw error;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     killAllChildren('SIGKILL');
+    await jobServer?.close();
     if (!succeeded) {
       await rm(layout.root, { recursive: true, force: true });
       for (const dir of createdDirs.reverse()) await rm(dir, { recursive: true, force: true });
@@ -420,6 +439,17 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
     totalSeconds: (Date.now() - started) / 1000,
     verify: ctx.verify,
   };
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void; reject: (reason: unknown) => void } {
+  let resolve!: () => void;
+  let reject!: (reason: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => undefined); // a component nobody waits for must not count as an unhandled rejection
+  return { promise, resolve, reject };
 }
 
 /** .wsgi-httpd/stacks and .wsgi-httpd are removed again when a failed first build leaves them empty. */

@@ -24,6 +24,8 @@ export interface BuildOptions {
   ui: 'auto' | 'plain' | 'silent';
   /** Check the OpenPGP signatures of the components that have pinned signing keys (recipes/keys/). */
   verifySignatures?: boolean;
+  /** Install the build in this archive (`wsgi-toolchain pack`) instead of building: its lock, its tree, no compiler. */
+  fromArchive?: string;
   env: NodeJS.ProcessEnv;
 }
 

@@ -1,6 +1,7 @@
 import type { WriteStream } from 'node:fs';
 import { BuildStepError } from '../errors.js';
 import { run } from '../util/run.js';
+import type { JobServer } from './jobserver.js';
 import { hintFor } from './hints.js';
 
 export const tailLines = 40;
@@ -12,6 +13,8 @@ export interface StepContext {
   signal: AbortSignal;
   /** Live output for the UI (TTY only). */
   onLine?: (line: string) => void;
+  /** Shared slots: each step holds one while it runs; make steps share the rest through the jobserver. */
+  jobs?: JobServer;
 }
 
 const stamp = () => new Date().toISOString();
@@ -31,6 +34,24 @@ export async function runBuildCommand(
   extraEnv: Record<string, string>,
   context: StepContext,
 ): Promise<void> {
+  if (context.signal.aborted) throw context.signal.reason ?? new Error('aborted');
+  await context.jobs?.acquire(context.signal);
+  try {
+    return await runHoldingSlot(label, argv, cwd, extraEnv, context);
+  } finally {
+    context.jobs?.release();
+  }
+}
+
+async function runHoldingSlot(label: string, argv: string[], cwd: string, extraEnv: Record<string, string>, context: StepContext): Promise<void> {
+  let extraFds: number[] | undefined;
+  // `make -jN` from the plan becomes a jobserver client when N > 1: its parallel jobs then come out of the shared pool.
+  if (context.jobs && argv[0] === 'make' && /^-j\d+$/.test(argv[1] ?? '') && argv[1] !== '-j1') {
+    const client = context.jobs.makeClient();
+    argv = ['make', ...argv.slice(2)];
+    extraEnv = { ...extraEnv, ...client.env };
+    extraFds = client.extraFds;
+  }
   const envText = Object.entries(extraEnv).map(([k, v]) => `${k}=${v} `).join('');
   logHeader(context.log, `${label}: (cd ${cwd} && ${envText}${argv.join(' ')})`);
   const tail: string[] = [];
@@ -39,6 +60,7 @@ export async function runBuildCommand(
   try {
     result = await run(argv, {
       cwd,
+      extraFds,
       env: { ...context.env, ...extraEnv },
       log: context.log,
       signal: context.signal,

@@ -42,6 +42,7 @@ const buildFlags = {
   output: { type: 'string', short: 'o' },
   dest: { type: 'string' },
   apxs: { type: 'string' },
+  'from-archive': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } satisfies ParseArgsConfig['options'];
 
@@ -80,6 +81,8 @@ export function buildOptionsFrom(values: ParsedFlags, env: NodeJS.ProcessEnv, re
       else options.versions[component] = value;
     }
   }
+  if (values['from-archive'] && (values.lock || Object.keys(options.versions).length > 0))
+    throw new UsageError('--from-archive installs exactly the build in the archive, so --lock and version flags cannot be combined with it', 'drop --lock and the version flags');
   if (values.lock && Object.keys(options.versions).length > 0)
     throw new UsageError('--lock builds exactly the locked versions, so version flags cannot be combined with it', 'drop the version flags, or write a new lock with them');
   return {
@@ -100,6 +103,7 @@ export function buildOptionsFrom(values: ParsedFlags, env: NodeJS.ProcessEnv, re
     waitSeconds: positiveInt(values.wait, '--wait') ?? 0,
     cacheDir: values['cache-dir'],
     ccLauncher: values['cc-launcher'],
+    fromArchive: values['from-archive'],
     ui: values.quiet || values.json ? 'silent' : values.plain ? 'plain' : 'auto',
   };
 }

@@ -11,6 +11,7 @@ Commands
   cache      "cache list" shows cached builds; "cache prune [--keep N]" removes all but the N most recently used
   info       what is installed in a prefix: versions, Python, features, flags, size, build date, lock (--json)
   uninstall  remove exactly what the tool installed in a prefix; other files stay (--dry-run, --json)
+  pack       write the live build of --prefix to one archive (--output FILE.tar.gz) for build --from-archive
   fetch      download + verify every source a build needs into --dest DIR (mirror layout) for --sources/--mirror, offline
 
 Build options
@@ -20,6 +21,7 @@ Build options
   --httpd V --apr V --apr-util V --pcre2 V --mod-wsgi V --expat V
                          exact versions or semver ranges ("~2.4.66", ">=10.44")
   --lock FILE            build exactly the set in a lock file
+  --from-archive FILE    install the build in an archive from 'pack' (checked file by file; no compiler needed)
   --recipes DIR          overlay recipes (add versions, override URLs or sha256); repeatable
   --mirror URL           http(s):// or file:// mirror in upstream layout, tried first; repeatable
   --sources DIR          directory of tarballs, found by sha256 whatever their names; repeatable

@@ -154,6 +154,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'uninstall': return await uninstallCommand(values);
       case 'serve': return await serveCommand(values, serveSplit?.rest ?? []);
       case 'fetch': return await (await import('./commands/fetch.js')).fetchCommand(values);
+      case 'pack': return await (await import('./commands/pack.js')).packCommand(values);
       case 'cache': return await (await import('./commands/cache.js')).cacheCommand(values, positionals[1]);
       case 'status': {
         const state = await inspectPrefix(resolvePath(values.prefix ?? '.'));

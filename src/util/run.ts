@@ -10,6 +10,8 @@ export interface RunOptions {
   onLine?: (line: string) => void;
   signal?: AbortSignal;
   input?: string;
+  /** Open file descriptors handed to the child as fd 3, 4, ... (a make jobserver's pipe ends). */
+  extraFds?: number[];
 }
 
 export interface RunResult {
@@ -30,7 +32,7 @@ export function run(argv: readonly string[], options: RunOptions = {}): Promise<
     const child = spawn(argv[0]!, argv.slice(1), {
       cwd: options.cwd,
       env: options.env ?? process.env,
-      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...(options.extraFds ?? [])],
       detached: true,
     });
     let stdout = '';

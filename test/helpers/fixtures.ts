@@ -15,6 +15,8 @@ import { create as createTar } from 'tar';
 import { componentNames, type ComponentName, type Recipe } from '../../src/recipe/types.js';
 
 export type BrokenStep = 'configure' | 'make';
+/** A step of a "slow" fixture variant that sleeps (see FixtureOptions.slow). */
+export type SlowStep = 'configure' | 'make' | 'install';
 
 export interface FixtureFile {
   component: ComponentName;
@@ -50,6 +52,14 @@ export interface FixtureOptions {
   /** Makes apr-util's configure behave as on a system without expat headers (the autoconf cache variable
    * ac_cv_header_expat_h=no in the recipe's build.env), unless expat is built (--with-expat={prefix}). */
   noSystemExpat?: boolean;
+  /** Components whose tarball sleeps `slowSeconds` in that step (configure, make, or make install), to interrupt a
+   * build there: the marker file build-aux/fixture-slow ("STEP SECONDS") is read by build-aux/fixture-slow.sh, which
+   * configure (first thing) or the Makefile (a prerequisite of `all` / `install`) runs. It prints
+   * "fixture: slow STEP, sleeping N s" and then execs `sleep N` in the source directory. A slow tarball has its own
+   * sha256; components not named here are packed exactly as without the option. */
+  slow?: Partial<Record<ComponentName, SlowStep>>;
+  /** Default 5. */
+  slowSeconds?: number;
 }
 
 /** Default fixture versions; they satisfy the `requires` ranges below (which are those of the real recipes). */
@@ -105,7 +115,7 @@ const fixedMtime = new Date('2024-01-01T00:00:00Z');
 
 export async function makeFixtureSet(workDir: string, opts: FixtureOptions = {}): Promise<FixtureSet> {
   const components = opts.components ?? componentNames;
-  for (const name of Object.keys(opts.broken ?? {})) {
+  for (const name of [...Object.keys(opts.broken ?? {}), ...Object.keys(opts.slow ?? {})]) {
     if (!(componentNames as readonly string[]).includes(name)) throw new Error(`makeFixtureSet: no fixture named ${name}`);
   }
   const sourcesDir = join(workDir, 'sources');
@@ -122,7 +132,8 @@ export async function makeFixtureSet(workDir: string, opts: FixtureOptions = {})
         const file = `${name}-${version}.tar.gz`;
         await mkdir(join(sourcesDir, name), { recursive: true });
         const tarball = join(sourcesDir, name, file);
-        await packProject(name, version, broken, join(stageRoot, name), tarball);
+        const slow = opts.slow?.[name] ? { step: opts.slow[name]!, seconds: opts.slowSeconds ?? 5 } : undefined;
+        await packProject(name, version, broken, join(stageRoot, name), tarball, slow);
         const sha256 = await sha256File(tarball);
         const recipe = await overlayRecipe(name, version, file, sha256, opts);
         await writeFile(join(recipesDir, `${name}.json`), JSON.stringify(recipe, null, 2) + '\n');
@@ -146,6 +157,7 @@ async function packProject(
   broken: BrokenStep | undefined,
   stageDir: string,
   tarball: string,
+  slow?: { step: SlowStep; seconds: number },
 ): Promise<void> {
   const top = `${name}-${version}`;
   const tree = join(stageDir, top);
@@ -160,10 +172,38 @@ async function packProject(
   } else if (broken === 'make') {
     await appendFile(join(tree, brokenSource[name]), '\n/* broken fixture variant */\nint fixture_broken_build(void) { return 1 }\n');
   }
+  if (slow) await makeSlow(tree, slow.step, slow.seconds);
   const entries = [top, ...(await listTree(tree)).map((p) => `${top}/${p}`)];
   await createTar(
     { file: tarball, cwd: stageDir, gzip: true, portable: true, mtime: fixedMtime, noDirRecurse: true, noPax: true },
     entries,
+  );
+}
+
+const slowScript = `#!/bin/sh
+# fixture-slow.sh STEP: the "slow" test variant sleeps in the step named in build-aux/fixture-slow ("STEP SECONDS").
+dir=\`dirname "$0"\`
+read fx_slow_step fx_slow_seconds <"$dir/fixture-slow"
+test "$fx_slow_step" = "$1" || exit 0
+echo "fixture: slow $1, sleeping $fx_slow_seconds s"
+exec sleep "$fx_slow_seconds"
+`;
+
+/** Makes `step` of the project in `tree` sleep (see FixtureOptions.slow). */
+async function makeSlow(tree: string, step: SlowStep, seconds: number): Promise<void> {
+  await writeFile(join(tree, 'build-aux', 'fixture-slow'), `${step} ${seconds}\n`);
+  await writeFile(join(tree, 'build-aux', 'fixture-slow.sh'), slowScript);
+  await chmod(join(tree, 'build-aux', 'fixture-slow.sh'), 0o755);
+  const configure = (await readFile(join(tree, 'configure'), 'utf8')).split('\n');
+  configure.splice(1, 0, 'sh "`dirname "$0"`/build-aux/fixture-slow.sh" configure');
+  await writeFile(join(tree, 'configure'), configure.join('\n'));
+  const makefile = await readFile(join(tree, 'Makefile.in'), 'utf8');
+  if (!/^all:/m.test(makefile) || !/^install:/m.test(makefile)) throw new Error(`makeSlow: ${tree}/Makefile.in has no all: or install: rule`);
+  await writeFile(
+    join(tree, 'Makefile.in'),
+    makefile.replace(/^all:/m, 'all: fixture-slow-make').replace(/^install:/m, 'install: fixture-slow-install') +
+      // stamp files, so `make install` (which depends on all) does not sleep the make step's sleep again
+      '\nfixture-slow-make fixture-slow-install:\n\tsh $(srcdir)/build-aux/fixture-slow.sh $(@:fixture-slow-%=%) && touch $@\n',
   );
 }
 
