@@ -12,11 +12,13 @@ import { lockPrefix } from '../install/prefix-lock.js';
 import { sha256File } from '../fetch/hash.js';
 import { relocateTree } from '../install/relocate.js';
 import { lookupBuild, storeBuild, touchBuild, type CachedBuild } from '../cache/build-cache.js';
-import type { Plan, PlannedComponent } from '../plan/plan.js';
+import { prefixLayout, type Plan, type PlannedComponent } from '../plan/plan.js';
+import { importArchive } from '../cache/archive.js';
+import { randomBytes } from 'node:crypto';
 import { serializeLock } from '../resolve/lock.js';
 import { unpackArchive } from '../unpack/unpack.js';
 import { killAllChildren } from '../util/run.js';
-import { layoutFromRoot } from '../verify/apache-layout.js';
+import { layoutFromApxs, layoutFromRoot } from '../verify/apache-layout.js';
 import { verifyServer, type VerifyResult } from '../verify/verify.js';
 import { toolVersion } from '../version.js';
 import type { BuildOptions } from './options.js';
@@ -33,6 +35,8 @@ export interface BuildReport {
   components: { name: string; version: string; seconds: number; origin: string }[];
   totalSeconds: number;
   verify?: VerifyResult;
+  /** --httpd system: the Apache the module was built for and is served by. */
+  systemApache?: { apxs: string; httpd: string; version: string };
 }
 
 interface Context {
@@ -170,7 +174,7 @@ async function ensureNewDir(path: string, created: string[]): Promise<void> {
  * failure or interruption the new stack, the build directory and any directory this build created are removed.
  */
 export async function executePlan(plan: Plan, options: BuildOptions): Promise<BuildReport> {
-  const { layout } = plan;
+  let { layout } = plan;
   const started = Date.now();
   const logsDir = join(plan.cacheDir, 'logs');
   await mkdir(logsDir, { recursive: true });
@@ -179,6 +183,17 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
   log.write(`wsgi-toolchain ${toolVersion} build of ${layout.prefix}\nplan ${plan.key}\n`);
 
   const release = await lockPrefix(plan.cacheDir, layout.prefix, options.waitSeconds * 1000);
+  // Another build of this prefix may have finished while we waited for the lock (or just before we took it): judge the
+  // prefix again. Same build: nothing to do. Otherwise never touch the live stack, even when it has our stack id.
+  const now = await inspectPrefix(layout.prefix).catch(() => undefined);
+  if (now?.liveStackId === layout.stackId) {
+    if (!options.force && now.liveManifest?.key === plan.key && (await stackComplete(plan, layout.root))) {
+      await release();
+      await new Promise<void>((r) => log.end(r));
+      return { prefix: layout.prefix, root: layout.root, link: layout.link, lockFile: layout.lockFile, logFile: '', upToDate: true, components: [], totalSeconds: (Date.now() - started) / 1000 };
+    }
+    layout = prefixLayout(layout.prefix, `${layout.stackId}-${randomBytes(2).toString('hex')}`);
+  }
   const controller = new AbortController();
   const createdDirs: string[] = [];
   let releaseStage: (() => Promise<void>) | undefined;
@@ -196,29 +211,41 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
   const base = { log, logFile, env: options.env, signal: controller.signal };
   const ctx: Context = { archives: new Map(), downloadErrors: [], timings: {} };
   let succeeded = false;
+  let ownsBuildDir = false;
+  let fromArchive = '';
   try {
-    await rm(plan.buildDir, { recursive: true, force: true });
-    await mkdir(plan.buildDir, { recursive: true });
     // Leftovers of a killed build are never the live stack; clear them so they cannot be mistaken for one.
     await rm(layout.root, { recursive: true, force: true });
-    const cached = options.force ? undefined : await lookupBuild(plan.cacheDir, plan.key);
+    if (options.fromArchive) {
+      // The archive becomes the cache entry for its key (every file checked first); the plan is then a cache hit.
+      const imported = await importArchive(options.fromArchive, plan.cacheDir, plan.key);
+      log.write(`archive ${options.fromArchive}: ${imported.files} entries match its manifest; build cache entry ${imported.entry.tree}\n`);
+      fromArchive = `Installing the build in ${options.fromArchive} (${imported.files} files, every sha256 matches its manifest)`;
+    }
+    const cached = options.force && !options.fromArchive ? undefined : await lookupBuild(plan.cacheDir, plan.key);
     if (!cached) {
       // Two builds of the same inputs (into different prefixes) share the placeholder: the second waits, then reuses.
       releaseStage = await lockPrefix(plan.cacheDir, plan.stageRoot, 6 * 3600_000);
       await rm(plan.stageRoot, { recursive: true, force: true });
       await mkdir(plan.stageRoot, { recursive: true });
+      // The build directory belongs to whoever holds that lock (a build of the same inputs into another prefix may
+      // be compiling in it until then); a killed build's leftovers are cleared here.
+      ownsBuildDir = true;
+      await rm(plan.buildDir, { recursive: true, force: true });
+      await mkdir(plan.buildDir, { recursive: true });
     }
     ctx.cached = cached ?? (options.force ? undefined : await lookupBuild(plan.cacheDir, plan.key));
     const fromCache = ctx.cached !== undefined;
 
     const sourceIndex = options.sourcesDirs.length > 0 ? await indexSourceDirs(options.sourcesDirs) : undefined;
-    const local = options.offline ? await checkOffline(plan, sourceIndex, options.mirrors, log) : new Map<string, AcquireResult>();
+    // A cache hit needs no sources, so offline it needs none to be local either.
+    const local = options.offline && !fromCache ? await checkOffline(plan, sourceIndex, options.mirrors, log) : new Map<string, AcquireResult>();
     const keySets = options.verifySignatures ? await loadSigningKeys(options.recipesDirs) : [];
     const tasks = new Listr<Context, 'default' | 'simple', 'simple'>(
       [
         {
           title: `Download and verify ${plan.components.length} sources`,
-          skip: () => fromCache && `Built before with the same inputs: reusing ${plan.key.slice(0, 16)} from the build cache`,
+          skip: () => fromCache && (fromArchive || `Built before with the same inputs: reusing ${plan.key.slice(0, 16)} from the build cache`),
           task: (_, task) =>
             task.newListr(
               plan.components.map((c) => ({
@@ -353,8 +380,9 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
           title: `Verify: httpd with mod_wsgi serves a WSGI app on 127.0.0.1 (Python ${plan.lock.python.version})`,
           enabled: () => plan.verify,
           task: async (ctx2, task) => {
+            const system = plan.lock.systemApache;
             const result = await verifyServer({
-              layout: layoutFromRoot(layout.root),
+              layout: system ? await layoutFromApxs(system.apxs) : layoutFromRoot(layout.root),
               modWsgi: join(layout.root, 'modules', 'mod_wsgi.so'),
               python: { executable: plan.lock.python.executable, version: plan.lock.python.version },
               onLog: (line) => log.write(`verify: ${line}\n`),
@@ -411,7 +439,7 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
       for (const dir of createdDirs.reverse()) await rm(dir, { recursive: true, force: true });
       await removeEmptyParents(layout.root, layout.prefix);
     }
-    if (succeeded || !options.keepBuildDir) await rm(plan.buildDir, { recursive: true, force: true });
+    if (ownsBuildDir && (succeeded || !options.keepBuildDir)) await rm(plan.buildDir, { recursive: true, force: true });
     await new Promise<void>((r) => log.end(r));
     if (succeeded) {
       await mkdir(layout.logsDir, { recursive: true });
@@ -438,6 +466,7 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
     })),
     totalSeconds: (Date.now() - started) / 1000,
     verify: ctx.verify,
+    systemApache: plan.lock.systemApache,
   };
 }
 
@@ -450,6 +479,16 @@ function deferred(): { promise: Promise<void>; resolve: () => void; reject: (rea
   });
   promise.catch(() => undefined); // a component nobody waits for must not count as an unhandled rejection
   return { promise, resolve, reject };
+}
+
+/** Every file the components promise is in the stack (what makes a live stack with the plan's key up to date). */
+async function stackComplete(plan: Plan, root: string): Promise<boolean> {
+  try {
+    for (const c of plan.lock.components) for (const file of c.provides) await stat(join(root, file));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** .wsgi-httpd/stacks and .wsgi-httpd are removed again when a failed first build leaves them empty. */

@@ -13,6 +13,8 @@ export interface BuildOptions {
   ssl: 'auto' | 'yes' | 'no';
   expat: 'auto' | 'build' | 'system';
   httpd?: 'source' | 'system';
+  /** With httpd 'system': the system Apache's apxs (default: apxs, then apxs2, on PATH). */
+  apxs?: string;
   verify: boolean;
   force: boolean;
   keepBuildDir: boolean;

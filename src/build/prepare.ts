@@ -7,6 +7,8 @@ import { defaultCacheDir } from '../fetch/cache.js';
 import { inspectPrefix, type PrefixState } from '../install/prefix.js';
 import { buildKey, makePlan, type Plan } from '../plan/plan.js';
 import { detectPython } from '../python/detect.js';
+import { which } from '../python/which.js';
+import { layoutFromApxs } from '../verify/apache-layout.js';
 import type { PythonInfo } from '../python/types.js';
 import { builtinPatchesDir, loadRecipes } from '../recipe/load.js';
 import { lockComponents, readLock, type Features, type Lock } from '../resolve/lock.js';
@@ -45,10 +47,26 @@ function decideFeatures(options: BuildOptions, facts: ToolFacts): Features {
   };
 }
 
+/** --httpd system: the Apache that apxs describes (Debian: apache2-dev's /usr/bin/apxs and /usr/sbin/apache2). */
+async function findSystemApache(options: BuildOptions): Promise<{ apxs: string; httpd: string; version: string }> {
+  const apxs = options.apxs ?? (await which('apxs', options.env)) ?? (await which('apxs2', options.env));
+  if (!apxs) {
+    throw new PrerequisiteError(
+      '--httpd system needs the system Apache\'s apxs, and none is on PATH',
+      'install apache2-dev (Debian/Ubuntu) or httpd-devel (RHEL/Fedora), or pass --apxs PATH',
+    );
+  }
+  const layout = await layoutFromApxs(resolvePath(apxs)).catch((error: Error) => {
+    throw new PrerequisiteError(`--apxs ${apxs} does not describe a usable Apache: ${error.message}`, 'install apache2-dev (Debian/Ubuntu) or httpd-devel (RHEL/Fedora), or pass --apxs PATH of a working apxs');
+  });
+  return { apxs: resolvePath(apxs), httpd: layout.httpd, version: layout.version ?? 'unknown' };
+}
+
 async function lockFromRecipes(options: BuildOptions, python: PythonInfo, facts: ToolFacts): Promise<Lock> {
   const recipes = await loadRecipes(options.recipesDirs);
   const features = decideFeatures(options, facts);
   const httpdMode = options.httpd ?? 'source';
+  const systemApache = httpdMode === 'system' ? await findSystemApache(options) : undefined;
   const resolved = resolve({ recipes, requests: options.versions, pythonVersion: python.version, buildExpat: features.expat, httpdMode });
   return {
     lockfileVersion: 1,
@@ -58,6 +76,7 @@ async function lockFromRecipes(options: BuildOptions, python: PythonInfo, facts:
     python: { executable: python.executable, version: python.version, abi: python.abi },
     features,
     httpdMode,
+    ...(systemApache ? { systemApache } : {}),
     components: lockComponents(resolved, features),
   };
 }
@@ -76,6 +95,27 @@ async function lockFromFile(file: string, options: BuildOptions, python: PythonI
   return { ...lock, python: { ...lock.python, executable: python.executable }, compiler: { cc: facts.cc ?? 'cc', version: facts.ccVersion ?? 'unknown' } };
 }
 
+/** The Python an archive was built for must be here, at the same path, with the same version and ABI. */
+async function archivePython(lock: Lock, options: BuildOptions, prefix: string): Promise<PythonInfo> {
+  const wanted = lock.python;
+  let python: PythonInfo;
+  try {
+    python = await detectPython({ python: options.python ?? wanted.executable, prefix, env: options.env });
+  } catch (error) {
+    throw new UsageError(
+      `the archive ${options.fromArchive} was built for Python ${wanted.version} (${wanted.abi}) at ${wanted.executable}, which is not usable here: ${(error as Error).message}`,
+      `install Python ${wanted.version} at ${wanted.executable}, or build from source for this machine's Python`,
+    );
+  }
+  if (python.version !== wanted.version || python.abi !== wanted.abi) {
+    throw new UsageError(
+      `the archive ${options.fromArchive} was built for Python ${wanted.version} (${wanted.abi}) but ${python.executable} is ${python.version} (${python.abi})`,
+      `install Python ${wanted.version} at ${wanted.executable}, or build from source for this Python`,
+    );
+  }
+  return python;
+}
+
 async function stackIntact(plan: Plan): Promise<boolean> {
   try {
     for (const c of plan.lock.components) for (const file of c.provides) await access(join(plan.layout.root, file));
@@ -91,8 +131,9 @@ export async function prepareBuild(options: BuildOptions): Promise<Prepared> {
   const state = await inspectPrefix(prefix);
   const cacheDir = resolvePath(options.cacheDir ?? defaultCacheDir(options.env));
   const buildRoot = resolvePath(options.buildRoot ?? options.env.WSGI_HTTPD_BUILD_DIR ?? join(cacheDir, 'build'));
+  const archive = options.fromArchive ? await (await import('../cache/archive.js')).readArchiveManifest(options.fromArchive) : undefined;
   const lockPython = options.lockFile && !options.python ? (await readLock(options.lockFile, () => '')).python.executable : undefined;
-  const python = await detectPython({ python: options.python ?? lockPython, prefix, env: options.env });
+  const python = archive ? await archivePython(archive.lock, options, prefix) : await detectPython({ python: options.python ?? lockPython, prefix, env: options.env });
   const doctor = await runDoctor({
     python,
     prefix,
@@ -102,7 +143,10 @@ export async function prepareBuild(options: BuildOptions): Promise<Prepared> {
     env: options.env,
   });
   const { checks, facts } = doctor;
-  const lock = options.lockFile
+  // An archive's lock is taken as it is (compiler and Python path included): its build key names the tree inside.
+  const lock = archive
+    ? archive.lock
+    : options.lockFile
     ? await lockFromFile(options.lockFile, options, python, facts)
     : await lockFromRecipes(options, python, facts);
 
@@ -122,6 +166,16 @@ export async function prepareBuild(options: BuildOptions): Promise<Prepared> {
     },
     stackId,
   );
+  if (archive && Buffer.byteLength(plan.layout.root) > Buffer.byteLength(archive.placeholder)) {
+    const room = Buffer.byteLength(archive.placeholder) - (Buffer.byteLength(plan.layout.root) - Buffer.byteLength(prefix));
+    throw new UsageError(
+      `${options.fromArchive} was packed from a stack installed at ${archive.placeholder} (${archive.placeholder.length} characters), so it installs only where the stack path is no longer; ${plan.layout.root} is ${plan.layout.root.length}`,
+      `choose a --prefix of at most ${room} characters, or pack the build again while its build cache entry exists (that one installs into prefixes up to about 180 characters)`,
+    );
+  }
   const upToDate = !options.force && state.liveManifest?.key === plan.key && (await stackIntact(plan));
-  return { plan, state, python, facts, checks, blockers: checks.filter((c) => c.status === 'fail'), upToDate };
+  // An archive needs no compiler, make, perl or Python headers: only a problem with the Python itself stops it.
+  const buildOnly = new Set(['cc', 'make', 'perl', 'python-headers', 'build-exec', 'expat', 'openssl', 'zlib']);
+  const blockers = checks.filter((c) => c.status === 'fail' && !(archive && buildOnly.has(c.id)));
+  return { plan, state, python, facts, checks, blockers, upToDate };
 }

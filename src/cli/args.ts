@@ -88,6 +88,7 @@ export function buildOptionsFrom(values: ParsedFlags, env: NodeJS.ProcessEnv, re
   return {
     ...options,
     python: values.python,
+    apxs: values.apxs,
     lockFile: values.lock,
     recipesDirs: values.recipes ?? options.recipesDirs,
     mirrors: values.mirror ?? options.mirrors,

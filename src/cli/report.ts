@@ -10,10 +10,11 @@ export function formatReport(report: BuildReport): string {
     lines.push('', `Verified: GET ${v.url} -> ${v.status} from ${v.httpdVersion}, ${v.mpm} MPM, Python ${v.pythonVersion}`);
     lines.push(`  ${v.body.trim().split('\n').join('\n  ')}`);
   }
+  const system = report.systemApache;
   lines.push(
     '',
-    `httpd:     ${report.link}/bin/httpd`,
-    `apxs:      ${report.link}/bin/apxs`,
+    `httpd:     ${system ? `${system.httpd} (the system's Apache ${system.version})` : `${report.link}/bin/httpd`}`,
+    `apxs:      ${system ? system.apxs : `${report.link}/bin/apxs`}`,
     `mod_wsgi:  ${report.link}/modules/mod_wsgi.so`,
     `lock:      ${report.lockFile}`,
     `log:       ${report.logFile}`,

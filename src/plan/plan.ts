@@ -77,6 +77,7 @@ export function buildKey(lock: Lock): string {
     python: lock.python,
     features: lock.features,
     httpdMode: lock.httpdMode,
+    systemApache: lock.systemApache,
     components: lock.components.map((c) => ({
       name: c.name,
       version: c.version,
@@ -116,7 +117,7 @@ export function placeholderRoot(buildRoot: string, key: string): string {
 }
 
 export function substitute(text: string, values: Record<string, string>): string {
-  return text.replace(/\{(prefix|python|jobs)\}/g, (_, key: string) => values[key]!);
+  return text.replace(/\{(prefix|python|jobs|apxs)\}/g, (_, key: string) => values[key]!);
 }
 
 export function mirrorUrls(mirrors: string[], mirrorPath: string, file: string): string[] {
@@ -133,7 +134,9 @@ export function makePlan(lock: Lock, options: PlanOptions, stackId: string = bui
   const layout = prefixLayout(options.prefix, stackId);
   const buildDir = join(options.buildRoot, `${stackId}-build`);
   const stageRoot = placeholderRoot(options.buildRoot, key);
-  const values = { prefix: stageRoot, python: lock.python.executable, jobs: String(options.jobs) };
+  // {apxs}: ours inside the build, or the system's with --httpd system (mod_wsgi is then the only component).
+  const apxs = lock.systemApache?.apxs ?? `${stageRoot}/bin/apxs`;
+  const values = { prefix: stageRoot, python: lock.python.executable, jobs: String(options.jobs), apxs };
   const components = lock.components.map((c): PlannedComponent => {
     const artifact = c.artifacts[0]!;
     const sourceDir = join(buildDir, `${c.name}-${c.version}`);
@@ -158,8 +161,8 @@ export function makePlan(lock: Lock, options: PlanOptions, stackId: string = bui
         argv: [`./${c.configure}`, ...c.configureArgs.map((a) => substitute(a, values))],
         cwd: sourceDir,
       },
-      { kind: 'compile', title: `compile ${c.name}`, argv: ['make', `-j${jobs}`, ...c.makeTargets], cwd: sourceDir },
-      { kind: 'install', title: `install ${c.name}`, argv: ['make', ...c.installTargets], cwd: sourceDir },
+      { kind: 'compile', title: `compile ${c.name}`, argv: ['make', `-j${jobs}`, ...c.makeTargets.map((t) => substitute(t, values))], cwd: sourceDir },
+      { kind: 'install', title: `install ${c.name}`, argv: ['make', ...c.installTargets.map((t) => substitute(t, values))], cwd: sourceDir },
       { kind: 'check', title: `check ${c.name} installed ${c.provides.length} files` },
     ];
     return {
@@ -184,7 +187,9 @@ export function formatPlan(plan: Plan): string {
     `Plan ${plan.key.slice(0, 16)} for ${layout.prefix}`,
     `  python    ${lock.python.executable} (${lock.python.version}, ${lock.python.abi})`,
     `  compiler  ${lock.compiler.cc}: ${lock.compiler.version}`,
-    `  features  ssl=${lock.features.ssl} zlib=${lock.features.zlib} expat=${lock.features.expat ? 'built' : 'system'}`,
+    lock.systemApache
+      ? `  apache    the system's: ${lock.systemApache.httpd} ${lock.systemApache.version} (apxs ${lock.systemApache.apxs}); only mod_wsgi is built`
+      : `  features  ssl=${lock.features.ssl} zlib=${lock.features.zlib} expat=${lock.features.expat ? 'built' : 'system'}`,
     `  build in  ${plan.stageRoot}`,
     `  (reused from the build cache when ${plan.key.slice(0, 16)} is there; then relocated into the prefix)`,
     `  install   ${layout.root}`,

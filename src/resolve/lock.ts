@@ -55,6 +55,8 @@ export interface Lock {
   python: LockedPython;
   features: Features;
   httpdMode: 'source' | 'system';
+  /** --httpd system: the existing Apache mod_wsgi is built against (its apxs and version). */
+  systemApache?: { apxs: string; httpd: string; version: string };
   components: LockedComponent[];
 }
 

@@ -22,8 +22,9 @@ export async function verifyPrefix(opts: { prefix?: string; apxs?: string; pytho
   }
   const root = join(prefix, 'httpd');
   const locked = state.liveManifest.lock.python;
+  const system = state.liveManifest.lock.systemApache;
   return verifyServer({
-    layout: layoutFromRoot(root),
+    layout: system ? await layoutFromApxs(system.apxs) : layoutFromRoot(root),
     modWsgi: join(root, 'modules', 'mod_wsgi.so'),
     python: { executable: locked.executable, version: locked.version },
   });

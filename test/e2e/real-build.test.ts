@@ -5,8 +5,8 @@
  */
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { chmod, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
@@ -33,13 +33,14 @@ let prefix = '';
 let cacheDir = '';
 const env = () => ({ WSGI_HTTPD_CACHE_DIR: cacheDir, LD_LIBRARY_PATH: '' });
 
-/** PIDs of processes running a binary from under dir. */
+/** PIDs of processes running a binary from under dir, or naming it on their command line (a server's config). */
 function processesUnder(dir: string): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readlinkSync(`/proc/${entry}/exe`).startsWith(dir)) pids.push(Number(entry));
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (Number(entry) !== process.pid && (readlinkSync(`/proc/${entry}/exe`).startsWith(dir) || cmdline.includes(dir))) pids.push(Number(entry));
     } catch {
       /* gone, or not ours to read */
     }
@@ -53,6 +54,18 @@ test.before(async () => {
   await chmod(work, 0o755);
   prefix = join(work, 'prefix');
   cacheDir = join(work, 'cache');
+});
+
+test.after.always(async () => {
+  // Stop anything a failed assertion may have left running under the work dir, then remove it.
+  for (const pid of work ? processesUnder(work) : []) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  if (work && !process.env.WSGI_HTTPD_KEEP_E2E) await rm(work, { recursive: true, force: true });
 });
 
 real('build of the real stack from upstream tarballs, found by sha256 in --sources, offline', async (t) => {
@@ -86,6 +99,8 @@ real('ldd finds every library of httpd, every module and mod_wsgi.so', async (t)
     t.false(out.includes('not found'), `${file}:\n${out}`);
   }
   t.log(`${bins.length + modules.length} binaries and modules resolve all their libraries`);
+  const runpath = execFileSync('readelf', ['-d', join(root, 'bin', 'httpd')]).toString();
+  t.regex(runpath, /RUNPATH.*\[\$ORIGIN\/\.\.\/lib\]/, 'libraries are found relative to the binary');
 });
 
 real('apxs answers and every module mod_wsgi-express loads is installed', async (t) => {
@@ -129,5 +144,30 @@ real('a flipped byte in a cached tarball: checksum error naming the file and bot
   const line = result.stderr.trim().split('\n').at(-1)!;
   t.regex(line, /checksum mismatch for .*apr-1\.7\.5\.tar\.bz2: expected sha256 cd0f5d52b9ab1704c72160c5ee3ed5d3d4ca2df4a7f8ab564e3cb352b67232f2, got [0-9a-f]{64}/);
   t.deepEqual(await snapshotTree(prefix), before);
+  t.deepEqual(processesUnder(work), []);
+});
+
+real('the second combination (APR 1.7.2, PCRE2 10.42) resolves and its upstream files are found by sha256', async (t) => {
+  const dest = join(work, 'second-set');
+  const flags = ['--python', python, '--httpd', '2.4.68', '--apr', '1.7.2', '--apr-util', '1.6.3', '--pcre2', '10.42', '--mod-wsgi', '5.0.2'];
+  const result = await runCli(['fetch', '--offline', '--sources', sources!, '--dest', dest, ...flags, '--json'], { env: env() });
+  t.is(result.code, 0, result.stderr);
+  const written = JSON.parse(result.stdout).files.map((f: { path?: string; file?: string }) => f.path ?? f.file).join(' ');
+  t.regex(written, /apr-1\.7\.2\.tar\.bz2/);
+  t.regex(written, /pcre2-10\.42\.tar\.gz/);
+});
+
+real('--httpd system: mod_wsgi built against Debian\'s apxs into the prefix, served by Debian\'s apache2, system untouched', async (t) => {
+  const systemModules = '/usr/lib/apache2/modules';
+  const before = await snapshotTree(systemModules);
+  const prefix = join(work, 'system-mode');
+  const result = await runCli(['build', '--prefix', prefix, '--httpd', 'system', '--apxs', '/usr/bin/apxs', '--mod-wsgi', '5.0.2', '--sources', sources!, '--offline', '--python', python, '--plain'], { env: env() });
+  t.is(result.code, 0, result.stderr + result.stdout);
+  const apacheVersion = /Apache\/(\d+\.\d+\.\d+)/.exec(execFileSync('/usr/sbin/apache2', ['-v']).toString())![1]!;
+  t.regex(result.stdout, new RegExp(`Verified: GET http://127\\.0\\.0\\.1:\\d+/ -> 200 from ${apacheVersion.replaceAll('.', '\\.')}`));
+  t.truthy(readlinkSync(join(prefix, 'httpd')));
+  t.deepEqual(await snapshotTree(systemModules), before, "the system's modules directory is not touched");
+  const verify = await runCli(['verify', '--prefix', prefix, '--json'], { env: env() });
+  t.is(verify.code, 0, verify.stderr);
   t.deepEqual(processesUnder(work), []);
 });

@@ -23,7 +23,10 @@ test.before(async () => {
   server = await startLoopbackServer({ root: join(work, 'serve', 'sources'), lifetimeMs: 10 * 60_000 });
   fixtures = await makeFixtureSet(join(work, 'serve'), { baseUrl: server.url });
 });
-test.after.always(async () => server?.close());
+test.after.always(async () => {
+  await server?.close();
+  if (work) await rm(work, { recursive: true, force: true });
+});
 
 const env = () => ({ WSGI_HTTPD_CACHE_DIR: join(work, 'cache') });
 const args = (prefix: string, ...extra: string[]) => ['build', '--prefix', prefix, '--recipes', fixtures.recipesDir, '--python', '/usr/bin/python3', '--no-verify', '--plain', ...extra];

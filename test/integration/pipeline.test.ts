@@ -5,7 +5,7 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, readlink } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
@@ -29,6 +29,7 @@ test.before(async () => {
 
 test.after.always(async () => {
   await server?.close();
+  if (work) await rm(work, { recursive: true, force: true });
 });
 
 const common = () => ['--recipes', fixtures.recipesDir, '--python', '/usr/bin/python3', '--no-verify', '--plain', '-j', '2'];
