@@ -211,6 +211,8 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
   const base = { log, logFile, env: options.env, signal: controller.signal };
   const ctx: Context = { archives: new Map(), downloadErrors: [], timings: {} };
   let succeeded = false;
+  /** Set the moment <prefix>/httpd points at the new stack: from then on that stack is live and is never removed. */
+  let activated = false;
   let ownsBuildDir = false;
   let fromArchive = '';
   try {
@@ -395,6 +397,8 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
         {
           title: `Activate ${layout.link}`,
           task: async (ctx2) => {
+            // Steps without a signal (relocation, verify) run to their end after an interrupt: never go live then.
+            if (controller.signal.aborted) throw controller.signal.reason;
             const manifest: Manifest = {
               tool: `wsgi-httpd ${toolVersion}`,
               key: plan.key,
@@ -406,6 +410,7 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
             await writeFileAtomic(layout.manifestFile, JSON.stringify(manifest, null, 2) + '\n');
             const previous = await inspectPrefix(layout.prefix);
             await activateStack(layout, serializeLock(plan.lock), previous.liveStackId);
+            activated = true;
             await removeStaleStacks(layout, [layout.stackId]);
           },
         },
@@ -422,10 +427,11 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
       },
     );
     await tasks.run(ctx);
-    if (controller.signal.aborted) throw controller.signal.reason;
+    // An interrupt that came after the switch is too late to undo it: the build is done.
+    if (controller.signal.aborted && !activated) throw controller.signal.reason;
     succeeded = true;
   } catch (error) {
-    if (interrupted) throw controller.signal.reason;
+    if (interrupted && !activated) throw controller.signal.reason;
     // Stop components still building beside the one that failed.
     if (!controller.signal.aborted) controller.abort(error);
     throw error;
@@ -434,7 +440,7 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
     process.off('SIGTERM', onSignal);
     killAllChildren('SIGKILL');
     await jobServer?.close();
-    if (!succeeded) {
+    if (!succeeded && !activated) {
       await rm(layout.root, { recursive: true, force: true });
       for (const dir of createdDirs.reverse()) await rm(dir, { recursive: true, force: true });
       await removeEmptyParents(layout.root, layout.prefix);
