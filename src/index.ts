@@ -10,8 +10,8 @@
 import { resolve as resolvePath } from 'node:path';
 import { executePlan, type BuildReport } from './build/execute.js';
 import { defaultBuildOptions, type BuildOptions } from './build/options.js';
-import { prepareBuild } from './build/prepare.js';
-import { NotBuiltError, PrerequisiteError } from './errors.js';
+import { prepareBuild, prerequisiteFailure, upToDateReport } from './build/prepare.js';
+import { NotBuiltError } from './errors.js';
 import { candidatePrefixes } from './install/default-prefix.js';
 import { describePrefix, locateIn, type Located, type PrefixInfo } from './install/info.js';
 import { uninstallPrefix, type UninstallOptions, type UninstallResult } from './install/uninstall.js';
@@ -51,19 +51,10 @@ function fullOptions(options: ApiBuildOptions): BuildOptions {
 export async function build(options: ApiBuildOptions): Promise<BuildReport> {
   const opts = fullOptions(options);
   const prepared = await prepareBuild(opts);
-  const { plan } = prepared;
-  if (prepared.upToDate) {
-    const { layout } = plan;
-    return { prefix: layout.prefix, root: layout.root, link: layout.link, lockFile: layout.lockFile, logFile: `${layout.logsDir}/build.log`, upToDate: true, components: [], totalSeconds: 0 };
-  }
-  const first = prepared.blockers[0];
-  if (first) {
-    throw new PrerequisiteError(
-      `${first.title}: ${first.detail}`,
-      first.fix ? `install it: ${first.fix.debian} (Debian/Ubuntu), ${first.fix.rhel} (RHEL/Fedora), ${first.fix.macos} (macOS)` : first.hint ?? "run 'wsgi-toolchain doctor' for details",
-    );
-  }
-  return executePlan(plan, opts);
+  if (prepared.upToDate) return upToDateReport(prepared.plan);
+  const blocked = prerequisiteFailure(prepared.blockers);
+  if (blocked) throw blocked;
+  return executePlan(prepared.plan, opts);
 }
 
 /** What build() would do, as data (every step, URL, sha256 and command line). Downloads and changes nothing. */

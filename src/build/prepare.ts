@@ -6,6 +6,7 @@ import { PrerequisiteError, UsageError } from '../errors.js';
 import { defaultCacheDir } from '../fetch/cache.js';
 import { inspectPrefix, type PrefixState } from '../install/prefix.js';
 import { buildKey, makePlan, type Plan } from '../plan/plan.js';
+import type { BuildReport } from './execute.js';
 import { detectPython } from '../python/detect.js';
 import { which } from '../python/which.js';
 import { layoutFromApxs } from '../verify/apache-layout.js';
@@ -178,4 +179,32 @@ export async function prepareBuild(options: BuildOptions): Promise<Prepared> {
   const buildOnly = new Set(['cc', 'make', 'perl', 'python-headers', 'build-exec', 'expat', 'openssl', 'zlib']);
   const blockers = checks.filter((c) => c.status === 'fail' && !(archive && buildOnly.has(c.id)));
   return { plan, state, python, facts, checks, blockers, upToDate };
+}
+
+/** The one error a build stops with before downloading anything when a hard prerequisite is missing. */
+export function prerequisiteFailure(blockers: Check[]): PrerequisiteError | undefined {
+  const first = blockers[0];
+  if (!first) return undefined;
+  return new PrerequisiteError(
+    `${first.title}: ${first.detail}`,
+    first.fix
+      ? `install it: ${first.fix.debian} (Debian/Ubuntu), ${first.fix.rhel} (RHEL/Fedora), ${first.fix.macos} (macOS)`
+      : first.hint ?? "run 'wsgi-toolchain doctor' for details",
+  );
+}
+
+/** What a build reports when the prefix already holds exactly this plan's result. */
+export function upToDateReport(plan: Plan): BuildReport {
+  const { layout } = plan;
+  return {
+    prefix: layout.prefix,
+    root: layout.root,
+    link: layout.link,
+    lockFile: layout.lockFile,
+    logFile: join(layout.logsDir, 'build.log'),
+    upToDate: true,
+    components: [],
+    totalSeconds: 0,
+    systemApache: plan.lock.systemApache,
+  };
 }

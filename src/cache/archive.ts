@@ -91,9 +91,24 @@ async function walk(root: string, skip: (rel: string) => boolean = () => false):
 
 /** A scratch directory in the cache (same file system as the cache entries, so trees move in by rename). */
 async function scratchDir(cacheDir: string, what: string): Promise<string> {
-  const dir = join(cacheDir, 'tmp', `${what}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const parent = join(cacheDir, 'tmp');
+  // Those of a pack or import that was killed (its pid is gone) are removed on the way.
+  for (const name of await readdir(parent).catch(() => [] as string[])) {
+    const pid = Number(/^(?:pack|import)-(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
+    if (pid && pid !== process.pid && !alive(pid)) await rm(join(parent, name), { recursive: true, force: true });
+  }
+  const dir = join(parent, `${what}-${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(dir, { recursive: true });
   return dir;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /**

@@ -3,9 +3,9 @@ import { writeFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { compareVersionsDescending } from '../recipe/version.js';
 import type { BuildReport } from '../build/execute.js';
-import { prepareBuild } from '../build/prepare.js';
+import { prepareBuild, prerequisiteFailure, upToDateReport } from '../build/prepare.js';
 import { formatDoctor, runDoctor } from '../doctor/doctor.js';
-import { BuildStepError, ExitCode, PrerequisiteError, ToolchainError, UsageError } from '../errors.js';
+import { BuildStepError, ExitCode, ToolchainError, UsageError } from '../errors.js';
 import { inspectPrefix } from '../install/prefix.js';
 import { formatPlan } from '../plan/plan.js';
 import { detectPython } from '../python/detect.js';
@@ -36,18 +36,14 @@ async function build(values: ParsedFlags): Promise<number> {
     }
     return ExitCode.ok;
   }
-  if (prepared.blockers.length > 0) {
+  const blocked = prepared.upToDate ? undefined : prerequisiteFailure(prepared.blockers);
+  if (blocked) {
     process.stderr.write(formatDoctor(prepared.checks) + '\n');
-    const first = prepared.blockers[0]!;
-    throw new PrerequisiteError(`${first.title}: ${first.detail}`, first.fix ? `install it: ${first.fix.debian} (Debian/Ubuntu), ${first.fix.rhel} (RHEL/Fedora), ${first.fix.macos} (macOS)` : "run 'wsgi-toolchain doctor' for details");
+    throw blocked;
   }
   let report: BuildReport;
-  if (prepared.upToDate) {
-    report = {
-      prefix: plan.layout.prefix, root: plan.layout.root, link: plan.layout.link, lockFile: plan.layout.lockFile,
-      logFile: '', upToDate: true, components: [], totalSeconds: 0,
-    };
-  } else {
+  if (prepared.upToDate) report = upToDateReport(plan);
+  else {
     for (const w of prepared.checks.filter((c) => c.status === 'warn')) process.stderr.write(`note: ${w.title}: ${w.detail}\n`);
     // Loaded only when there is work: the task list, HTTP client and tar code cost ~200 ms of a no-op's start-up.
     const { executePlan } = await import('../build/execute.js');
