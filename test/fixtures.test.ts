@@ -84,7 +84,7 @@ async function buildOne(
   const make = await run('make', [`-j${vars.jobs}`, ...recipe.build.makeTargets], src, env);
   output += make.output;
   if (make.code !== 0) return { failed: 'make', output };
-  const install = await run('make', recipe.build.installTargets, src, env);
+  const install = await run('make', recipe.build.installTargets.map((t) => expand(t, vars)), src, env);
   output += install.output;
   if (install.code !== 0) return { failed: 'install', output };
   return { output };
@@ -152,7 +152,7 @@ test('the fixture chain builds by hand into one prefix: httpd -V runs without LD
   const dir = await tempDir(t, 'chain');
   const set = await makeFixtureSet(join(dir, 'set'));
   const prefix = join(dir, 'prefix');
-  const vars = { prefix, python, jobs: String(jobs) };
+  const vars = { prefix, python, jobs: String(jobs), apxs: `${prefix}/bin/apxs` };
   const buildRoot = join(dir, 'build');
 
   for (const name of chain) {
@@ -244,7 +244,7 @@ test('with expat in the build, apr-util links the fixture expat (the dep:expat a
   const set = await makeFixtureSet(join(dir, 'set'), { components: ['expat', 'apr', 'apr-util'], noSystemExpat: true });
   t.is(set.recipes['apr-util']!.build.env?.ac_cv_header_expat_h, 'no');
   const prefix = join(dir, 'prefix');
-  const vars = { prefix, python, jobs: String(jobs) };
+  const vars = { prefix, python, jobs: String(jobs), apxs: `${prefix}/bin/apxs` };
   for (const name of ['expat', 'apr', 'apr-util'] as const) {
     const r = await buildOne(set, name, join(dir, 'build'), vars, ['dep:expat']);
     t.is(r.failed, undefined, `${name} failed:\n${r.output}`);
@@ -269,7 +269,7 @@ test('broken variants fail in the named step with a recognisable error', async (
     components: ['pcre2', 'apr', 'expat'],
     broken: { apr: 'configure', pcre2: 'make', expat: 'make' },
   });
-  const vars = { prefix: join(dir, 'prefix'), python, jobs: String(jobs) };
+  const vars = { prefix: join(dir, 'prefix'), python, jobs: String(jobs), apxs: join(dir, 'prefix', 'bin', 'apxs') };
 
   const apr = await buildOne(set, 'apr', join(dir, 'build'), vars);
   t.is(apr.failed, 'configure');

@@ -23,7 +23,7 @@ import { verifyServer, type VerifyResult } from '../verify/verify.js';
 import { toolVersion } from '../version.js';
 import type { BuildOptions } from './options.js';
 import { JobServer } from './jobserver.js';
-import { logHeader, runBuildCommand, type StepContext } from './step-runner.js';
+import { logHeader, runBuildCommand, settleRunningSteps, type StepContext } from './step-runner.js';
 
 export interface BuildReport {
   prefix: string;
@@ -432,8 +432,10 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
     succeeded = true;
   } catch (error) {
     if (interrupted && !activated) throw controller.signal.reason;
-    // Stop components still building beside the one that failed.
+    // Stop components still building beside the one that failed, and let them finish failing first.
     if (!controller.signal.aborted) controller.abort(error);
+    killAllChildren('SIGTERM');
+    await settleRunningSteps();
     throw error;
   } finally {
     process.off('SIGINT', onSignal);

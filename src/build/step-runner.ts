@@ -35,12 +35,32 @@ export async function runBuildCommand(
   context: StepContext,
 ): Promise<void> {
   if (context.signal.aborted) throw context.signal.reason ?? new Error('aborted');
-  await context.jobs?.acquire(context.signal);
+  const step = (async () => {
+    await context.jobs?.acquire(context.signal);
+    try {
+      return await runHoldingSlot(label, argv, cwd, extraEnv, context);
+    } finally {
+      context.jobs?.release();
+    }
+  })();
+  running.add(step);
   try {
-    return await runHoldingSlot(label, argv, cwd, extraEnv, context);
+    return await step;
   } finally {
-    context.jobs?.release();
+    running.delete(step);
   }
+}
+
+const running = new Set<Promise<void>>();
+
+/**
+ * After a failure the steps still running beside it are killed; waiting for them to settle keeps their own failure
+ * lines from landing after the final error line.
+ */
+export async function settleRunningSteps(timeoutMs = 10_000): Promise<void> {
+  const all = Promise.allSettled([...running]);
+  await Promise.race([all, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+  await new Promise((r) => setImmediate(r));
 }
 
 async function runHoldingSlot(label: string, argv: string[], cwd: string, extraEnv: Record<string, string>, context: StepContext): Promise<void> {

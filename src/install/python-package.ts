@@ -219,6 +219,8 @@ export function launcherScript(python: string, pythonPath: string): string {
     `WSGI_TOOLCHAIN_PYTHONPATH=${shellQuote(pythonPath)}`,
     'PYTHONPATH="$WSGI_TOOLCHAIN_PYTHONPATH${PYTHONPATH:+:$PYTHONPATH}"',
     'export PYTHONPATH',
+    '# A server set up here may later be started by its apachectl without this PYTHONPATH: give it to the daemons too.',
+    'case "$1" in start-server|setup-server) set -- "$@" --python-path "$WSGI_TOOLCHAIN_PYTHONPATH" ;; esac',
     `exec "$WSGI_TOOLCHAIN_PYTHON" -c 'import sys; sys.argv[0] = "mod_wsgi-express"; from mod_wsgi.server import main; sys.exit(main())' "$@"`,
     '',
   ].join('\n');

@@ -489,7 +489,7 @@ urlpatterns = [path('', lambda request: HttpResponse('django says hello'))]
     t.is(r.status, 500);
     const deadline = Date.now() + 10_000;
     while (!/No module named 'seed_module_that_does_not_exist'/.test(served.err()) && Date.now() < deadline) await sleep(200);
-    t.regex(served.err(), /Traceback \(most recent call last\)/);
+    t.regex(served.err(), /Traceback \(most recent call last\)/, served.out());
     t.regex(served.err(), /ModuleNotFoundError: No module named 'seed_module_that_does_not_exist'/);
     t.is(await served.stop(), 130);
     await noSurvivors(t, [srv.root, `127.0.0.1:${srv.port}:`]);

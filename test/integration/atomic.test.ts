@@ -279,6 +279,21 @@ test.serial('two builds on one prefix: the second fails at once with exit 8 nami
   t.deepEqual(await lockDirs(env.WSGI_HTTPD_CACHE_DIR), []);
 });
 
+test.serial('the same build into two prefixes at once: the second waits for the first and reuses it, leaving its build alone', async (t) => {
+  const dir = join(work, 'two-prefixes');
+  await mkdir(dir);
+  const env = { WSGI_HTTPD_CACHE_DIR: join(dir, 'cache') };
+  const first = startCli(buildArgs(join(dir, 'one'), slowSets.make!), env);
+  await waitFor('the first build to be compiling', () => sleeping(dir));
+  const second = await runCli(buildArgs(join(dir, 'two'), slowSets.make!), { env });
+  const firstExit = await first.exit;
+  t.is(firstExit.code, 0, first.stderr() + first.stdout());
+  t.is(second.code, 0, second.stderr + second.stdout);
+  t.regex(second.stdout, /reusing [0-9a-f]{16} from the build cache/);
+  for (const prefix of ['one', 'two']) t.regex(execFileSync(join(dir, prefix, 'httpd', 'bin', 'httpd'), ['-V']).toString(), /Apache\/2\.4\.99/);
+  t.deepEqual(await buildRootLeftovers(env.WSGI_HTTPD_CACHE_DIR), []);
+});
+
 test.serial('a stale lock (its owner.json names a dead pid) is taken over', async (t) => {
   const dir = join(work, 'stale-lock');
   await mkdir(dir);

@@ -5,7 +5,7 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, readlink, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
@@ -129,4 +129,41 @@ test.serial('bad input gets one error line naming the problem and the fix', asyn
     t.regex(lines.at(-1)!, /\(fix: /);
   }
   t.false(existsSync(join(work, 'x')));
+});
+
+test.serial('--with-expat builds expat first and APR-util uses it', async (t) => {
+  const prefix = join(work, 'with-expat');
+  const result = await runCli(['build', '--prefix', prefix, ...common(), '--with-expat'], { env: envFor('expat') });
+  t.is(result.code, 0, result.stderr);
+  t.regex(result.stdout, /expat: configure/);
+  const lock = JSON.parse(await readFile(join(prefix, 'wsgi-toolchain.lock.json'), 'utf8'));
+  const names = lock.components.map((c: { name: string }) => c.name);
+  t.true(names.indexOf('expat') >= 0 && names.indexOf('expat') < names.indexOf('apr-util'));
+  t.true(lock.features.expat);
+  const aprUtil = lock.components.find((c: { name: string }) => c.name === 'apr-util');
+  t.true(aprUtil.configureArgs.includes('--with-expat={prefix}'));
+  t.true(existsSync(join(prefix, 'httpd', 'lib', 'libexpat.so')));
+});
+
+test.serial('CI image recipe: fetch in one stage, build offline from the lock in another, twice: same files and versions', async (t) => {
+  const lockFile = join(work, 'ci.lock.json');
+  const locked = await runCli(['lock', '--output', lockFile, ...common()], { env: envFor('ci-lock') });
+  t.is(locked.code, 0, locked.stderr);
+  const dest = join(work, 'ci-sources');
+  const fetched = await runCli(['fetch', '--lock', lockFile, '--dest', dest, '--recipes', fixtures.recipesDir, '--python', '/usr/bin/python3'], { env: envFor('ci-fetch') });
+  t.is(fetched.code, 0, fetched.stderr);
+  const seen = server.requests.length;
+  const builds = [];
+  for (const name of ['image-a', 'image-b']) {
+    const prefix = join(work, name);
+    // A fresh cache each time: nothing but the lock and the fetched directory goes into the image build.
+    const result = await runCli(['build', '--prefix', prefix, '--lock', lockFile, '--sources', dest, '--offline', '--python', '/usr/bin/python3', '--no-verify', '--plain'], { env: envFor(`ci-${name}`) });
+    t.is(result.code, 0, result.stderr);
+    const tree = await snapshotTree(await realpath(join(prefix, 'httpd')));
+    builds.push({ files: Object.keys(tree).sort(), lock: JSON.parse(await readFile(join(prefix, 'wsgi-toolchain.lock.json'), 'utf8')) });
+  }
+  t.is(server.requests.length, seen, 'the image builds open no connection');
+  t.deepEqual(builds[0]!.files, builds[1]!.files);
+  t.deepEqual(builds[0]!.lock.components.map((c: { name: string; version: string }) => `${c.name} ${c.version}`), builds[1]!.lock.components.map((c: { name: string; version: string }) => `${c.name} ${c.version}`));
+  t.true(builds[0]!.files.length > 20);
 });
