@@ -3,7 +3,8 @@
  * sources (mod_wsgi-httpd's way), (b) a cold `wsgi-toolchain build`, (c) a warm build into a fresh prefix from the
  * build cache, (d) a no-op build; prints min/median of each, the ratios, and the tool's peak RSS.
  * Fixture sources by default; the real upstream tarballs when WSGI_HTTPD_REAL_SOURCES points at them.
- * Cold, warm and no-op run with --no-verify so all four rows measure the same work (verify is timed separately).
+ * Cold, warm and no-op run with --no-verify --no-python-package so all four rows measure the same work as the hand
+ * baseline (verify is timed separately).
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -122,7 +123,7 @@ async function main(): Promise<void> {
   const rows: Record<string, number[]> = { baseline: [], cold: [], warm: [], noop: [] };
   let peak = 0;
   const build = (prefix: string, cache: string) =>
-    timed(['node', cli, 'build', '--prefix', prefix, '--sources', sourcesDir, '--offline', '--python', python, '--no-verify', '--quiet', ...recipeArgs, ...versionArgs], {
+    timed(['node', cli, 'build', '--prefix', prefix, '--sources', sourcesDir, '--offline', '--python', python, '--no-verify', '--no-python-package', '--quiet', ...recipeArgs, ...versionArgs], {
       env: { WSGI_HTTPD_CACHE_DIR: cache, CI: '1' },
     });
   for (let run = 1; run <= runs; run++) {

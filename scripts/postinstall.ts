@@ -25,6 +25,7 @@ export function laterCommand(prefix: string, env: NodeJS.ProcessEnv): string {
   if (env.WSGI_HTTPD_MIRROR) args.push('--mirror', env.WSGI_HTTPD_MIRROR);
   if (env.WSGI_HTTPD_OFFLINE === '1') args.push('--offline');
   if (env.WSGI_HTTPD_VERIFY === '0') args.push('--no-verify');
+  if (env.WSGI_HTTPD_PYTHON_PACKAGE === '0') args.push('--no-python-package');
   return args.map(quote).join(' ');
 }
 

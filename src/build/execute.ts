@@ -23,6 +23,7 @@ import { verifyServer, type VerifyResult } from '../verify/verify.js';
 import { toolVersion } from '../version.js';
 import type { BuildOptions } from './options.js';
 import { JobServer } from './jobserver.js';
+import { installModWsgiPackage, layOutVenvDropIn, pythonPackageTarget } from './python-package-step.js';
 import { logHeader, runBuildCommand, settleRunningSteps, type StepContext } from './step-runner.js';
 
 export interface BuildReport {
@@ -395,6 +396,15 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
           },
         },
         {
+          title: 'Python package mod_wsgi (mod_wsgi-express, runmodwsgi) from the same verified source',
+          enabled: () => options.pythonPackage !== false && !plan.lock.systemApache,
+          task: async (_, task) => {
+            const result = await installModWsgiPackage({ ...plan, layout }, options, sourceIndex, base);
+            logHeader(log, `python package: ${result.expressPath} via ${result.method}${result.compiled ? '' : ' (the Apache module was reused, nothing compiled)'} in ${result.seconds.toFixed(1)}s`);
+            task.title = `Python package: ${result.expressPath} (${result.method}, ${result.compiled ? 'compiled' : 'module reused'}, ${result.seconds.toFixed(1)} s)`;
+          },
+        },
+        {
           title: `Activate ${layout.link}`,
           task: async (ctx2) => {
             // Steps without a signal (relocation, verify) run to their end after an interrupt: never go live then.
@@ -412,6 +422,13 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
             await activateStack(layout, serializeLock(plan.lock), previous.liveStackId);
             activated = true;
             await removeStaleStacks(layout, [layout.stackId]);
+          },
+        },
+        {
+          title: 'Drop-in for pip install mod_wsgi (mod_wsgi-apxs, mod_wsgi_packages.httpd)',
+          enabled: () => options.pythonPackage !== false && !plan.lock.systemApache && pythonPackageTarget({ ...plan, layout }) === 'venv',
+          task: async (_, task) => {
+            task.title = `Drop-in: ${await layOutVenvDropIn({ ...plan, layout })}`;
           },
         },
       ],

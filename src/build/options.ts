@@ -28,6 +28,8 @@ export interface BuildOptions {
   verifySignatures?: boolean;
   /** Install the build in this archive (`wsgi-toolchain pack`) instead of building: its lock, its tree, no compiler. */
   fromArchive?: string;
+  /** Also install the mod_wsgi Python package (mod_wsgi-express, runmodwsgi) for the Python; default true. */
+  pythonPackage?: boolean;
   env: NodeJS.ProcessEnv;
 }
 
@@ -42,6 +44,7 @@ export function defaultBuildOptions(prefix: string, env: NodeJS.ProcessEnv = pro
     ssl: 'auto',
     expat: 'auto',
     verify: true,
+    pythonPackage: env.WSGI_HTTPD_PYTHON_PACKAGE !== '0',
     force: false,
     keepBuildDir: false,
     waitSeconds: 0,

@@ -28,6 +28,7 @@ const buildFlags = {
   'with-expat': { type: 'boolean' },
   'without-expat': { type: 'boolean' },
   'no-verify': { type: 'boolean' },
+  'no-python-package': { type: 'boolean' },
   'verify-signatures': { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   json: { type: 'boolean' },
@@ -105,6 +106,7 @@ export function buildOptionsFrom(values: ParsedFlags, env: NodeJS.ProcessEnv, re
     cacheDir: values['cache-dir'],
     ccLauncher: values['cc-launcher'],
     fromArchive: values['from-archive'],
+    pythonPackage: values['no-python-package'] ? false : options.pythonPackage,
     ui: values.quiet || values.json ? 'silent' : values.plain ? 'plain' : 'auto',
   };
 }

@@ -32,6 +32,7 @@ Build options
   --with-ssl | --without-ssl      mod_ssl required / skipped (default: when OpenSSL headers exist)
   --with-expat | --without-expat  build expat / use the system's (default: build when headers are missing)
   --no-verify            skip the final serve-a-request check
+  --no-python-package    do not install the mod_wsgi Python package (mod_wsgi-express, Django's runmodwsgi)
   --dry-run              print the plan (every step, URL, sha256, command line) and change nothing
   --json                 machine-readable output (plan with --dry-run, report otherwise)
   --force                rebuild even when the prefix is up to date

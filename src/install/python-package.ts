@@ -388,7 +388,9 @@ export async function installPythonPackage(opts: InstallPythonPackageOptions): P
     if (!(await exists(expressPath))) fail(`${expressPath} was not installed`, 'read the output above');
   } else {
     expressPath = join(prefix, 'bin', 'mod_wsgi-express');
-    await writeExecutable(expressPath, launcherScript(opts.python, packageParent));
+    // Through the stable link when the directory lies in the stack (e.g. <stack>/python): a rebuild switches it.
+    const launcherPath = stable && (packageParent === stable.from || packageParent.startsWith(stable.from + '/')) ? stable.to + packageParent.slice(stable.from.length) : packageParent;
+    await writeExecutable(expressPath, launcherScript(opts.python, launcherPath));
     checkEnv = pythonEnv(baseEnv, { PYTHONPATH: packageParent });
   }
 

@@ -28,6 +28,7 @@ const fixtureOptions = () => ({
   offline: true,
   python: '/usr/bin/python3',
   verify: false,
+  pythonPackage: false,
   jobs: 2,
   env: env(),
 });

@@ -26,7 +26,7 @@ const cache = () => join(work, 'cache');
 const env = () => ({ WSGI_HTTPD_CACHE_DIR: cache(), WSGI_HTTPD_PREFIX: '', VIRTUAL_ENV: '' });
 const buildArgs = (prefix: string) => [
   'build', '--prefix', prefix, '--recipes', fixtures.recipesDir, '--sources', fixtures.sourcesDir, '--offline',
-  '--python', '/usr/bin/python3', '--no-verify', '--plain', '-j', '2',
+  '--python', '/usr/bin/python3', '--no-verify', '--no-python-package', '--plain', '-j', '2',
 ];
 
 /** A prefix that already holds someone else's files: a venv-like bin/python, a symlink, a project file. */

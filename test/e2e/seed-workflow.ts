@@ -197,11 +197,48 @@ async function serverArgs(s: State, name: string): Promise<{ port: number; url: 
   return { port, url: `http://127.0.0.1:${port}`, root, args: ['--host', '127.0.0.1', '--port', String(port), '--server-root', root, '--startup-timeout', '30'] };
 }
 
-export function registerSeedWorkflowTests(test: TestFn, getContext: () => SeedContext): void {
+/** Stops whatever a (possibly failed) test left running: the CLI gets SIGINT so it stops its own server first. */
+async function cleanup(s: State | undefined): Promise<void> {
+  if (!s) return;
+  const running = s.started.filter((c) => c.exitCode === null && c.signalCode === null);
+  await Promise.all(
+    running.map(async (child) => {
+      const closed = new Promise<void>((done) => child.once('close', () => done()));
+      child.kill('SIGINT');
+      try {
+        process.kill(-child.pid!, 'SIGTERM'); // runmodwsgi runs in its own group
+      } catch {
+        /* not a group leader, or gone */
+      }
+      await Promise.race([closed, sleep(20_000)]);
+      child.kill('SIGKILL');
+    }),
+  );
+  // Last resort: our own servers are the only processes naming the work directory.
+  for (const line of survivors([s.work])) {
+    try {
+      process.kill(Number(line.split(':')[0]), 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+export function registerSeedWorkflowTests(ava: TestFn, getContext: () => SeedContext): void {
   let s: State | undefined;
   const state = (): State => {
     if (!s) throw new Error('the seed workflow setup did not run');
     return s;
+  };
+  const test = {
+    serial: (title: string, fn: (t: ExecutionContext) => Promise<unknown>) =>
+      ava.serial(title, async (t) => {
+        try {
+          await fn(t);
+        } finally {
+          await cleanup(s);
+        }
+      }),
   };
 
   test.serial('seed: the prefix has a mod_wsgi-express that names its own httpd (installed from the verified source)', async (t) => {
@@ -488,9 +525,12 @@ urlpatterns = [path('', lambda request: HttpResponse('django says hello'))]
     const r = await waitFor(`${srv.url}/`, served, (x) => x.status >= 500);
     t.is(r.status, 500);
     const deadline = Date.now() + 10_000;
-    while (!/No module named 'seed_module_that_does_not_exist'/.test(served.err()) && Date.now() < deadline) await sleep(200);
-    t.regex(served.err(), /Traceback \(most recent call last\)/, served.out());
-    t.regex(served.err(), /ModuleNotFoundError: No module named 'seed_module_that_does_not_exist'/);
+    while (!/No module named 'seed_module_that_does_not_exist'/.test(served.out() + served.err()) && Date.now() < deadline) await sleep(200);
+    // express logs to the terminal through a piped `tee`, so the log lands on stdout.
+    const terminal = served.out() + served.err();
+    t.regex(terminal, /Traceback \(most recent call last\)/);
+    t.regex(terminal, /File ".*broken\/app\.wsgi", line 1, in <module>/);
+    t.regex(terminal, /ModuleNotFoundError: No module named 'seed_module_that_does_not_exist'/);
     t.is(await served.stop(), 130);
     await noSurvivors(t, [srv.root, `127.0.0.1:${srv.port}:`]);
   });

@@ -56,7 +56,7 @@ test.after.always(async () => {
   }
 });
 
-const common = ['--python', '/usr/bin/python3', '--no-verify', '--plain'];
+const common = ['--python', '/usr/bin/python3', '--no-verify', '--no-python-package', '--plain'];
 const buildArgs = (prefix: string, set: FixtureSet, ...extra: string[]) => [
   'build', '--prefix', prefix, '--recipes', set.recipesDir, ...(set === served ? [] : ['--sources', set.sourcesDir]), ...common, ...extra,
 ];

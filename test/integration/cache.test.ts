@@ -29,7 +29,7 @@ test.after.always(async () => {
 });
 
 const env = () => ({ WSGI_HTTPD_CACHE_DIR: join(work, 'cache') });
-const args = (prefix: string, ...extra: string[]) => ['build', '--prefix', prefix, '--recipes', fixtures.recipesDir, '--python', '/usr/bin/python3', '--no-verify', '--plain', ...extra];
+const args = (prefix: string, ...extra: string[]) => ['build', '--prefix', prefix, '--recipes', fixtures.recipesDir, '--python', '/usr/bin/python3', '--no-verify', '--no-python-package', '--plain', ...extra];
 
 function grepTree(dir: string, needle: string): string {
   try {

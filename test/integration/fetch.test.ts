@@ -31,7 +31,7 @@ test.after.always(async () => {
 });
 
 const common = () => ['--recipes', fixtures.recipesDir, '--python', '/usr/bin/python3'];
-const buildFlags = () => [...common(), '--no-verify', '--plain', '-j', '2'];
+const buildFlags = () => [...common(), '--no-verify', '--no-python-package', '--plain', '-j', '2'];
 const cache = (name: string) => ({ WSGI_HTTPD_CACHE_DIR: join(work, `cache-${name}`) });
 
 interface FetchJson {

@@ -29,7 +29,7 @@ test.after.always(async () => {
 });
 
 const cacheEnv = (name: string) => ({ WSGI_HTTPD_CACHE_DIR: join(work, name) });
-const fromArchive = (archive: string, prefix: string) => ['build', '--from-archive', archive, '--prefix', prefix, '--no-verify', '--plain'];
+const fromArchive = (archive: string, prefix: string) => ['build', '--from-archive', archive, '--prefix', prefix, '--no-verify', '--no-python-package', '--plain'];
 const httpdVersion = (prefix: string) => execFileSync(join(prefix, 'httpd', 'bin', 'httpd'), ['-V'], { env: { PATH: process.env.PATH } }).toString();
 /** Lines of component steps ("apr: configure"): a build from an archive has none. */
 const componentStep = /^\S+ \[[\d:]+\] [\w-]+: (unpack|patch|configure|compile|install|check)\b/m;
@@ -57,7 +57,7 @@ let lockText: string;
 
 test.serial('pack, delete the cache, build --from-archive into a new prefix: offline, no compile step, httpd -V works', async (t) => {
   const prefix = join(work, 'p');
-  const built = await runCli(['build', '--prefix', prefix, '--recipes', fixtures.recipesDir, '--python', '/usr/bin/python3', '--no-verify', '--plain'], { env: cacheEnv('cache') });
+  const built = await runCli(['build', '--prefix', prefix, '--recipes', fixtures.recipesDir, '--python', '/usr/bin/python3', '--no-verify', '--no-python-package', '--plain'], { env: cacheEnv('cache') });
   t.is(built.code, 0, built.stderr + built.stdout);
   lockText = await readFile(join(prefix, 'wsgi-toolchain.lock.json'), 'utf8');
 

@@ -32,7 +32,7 @@ test.after.always(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-const common = () => ['--recipes', fixtures.recipesDir, '--python', '/usr/bin/python3', '--no-verify', '--plain', '-j', '2'];
+const common = () => ['--recipes', fixtures.recipesDir, '--python', '/usr/bin/python3', '--no-verify', '--no-python-package', '--plain', '-j', '2'];
 const envFor = (name: string) => ({ WSGI_HTTPD_CACHE_DIR: join(work, `cache-${name}`) });
 
 test.serial('build over loopback: download, verify, unpack, configure, make, install, activate', async (t) => {
@@ -116,7 +116,7 @@ test.serial('--sources finds renamed tarballs by sha256, offline', async (t) => 
 test.serial('bad input gets one error line naming the problem and the fix', async (t) => {
   const cases: [string[], number, RegExp][] = [
     [['build', '--prefix', join(work, 'x'), '--httpd', '9.9.9', ...common()], 2, /no httpd version matches "9\.9\.9".*\(fix: pick one of those/],
-    [['build', '--prefix', join(work, 'x'), '--python', '/nonexistent/python', '--no-verify'], 2, /--python=\/nonexistent\/python is not a Python interpreter/],
+    [['build', '--prefix', join(work, 'x'), '--python', '/nonexistent/python', '--no-verify', '--no-python-package'], 2, /--python=\/nonexistent\/python is not a Python interpreter/],
     [['build', '--prefix', join(work, 'x'), '--frobnicate'], 2, /Unknown option '--frobnicate'.*\(fix: run 'wsgi-toolchain --help'/],
     [['build', '--prefix', join(work, 'x'), '--lock', join(work, 'missing.lock.json')], 2, /cannot read lock file/],
     [['explode'], 2, /unknown command "explode"/],
@@ -157,7 +157,7 @@ test.serial('CI image recipe: fetch in one stage, build offline from the lock in
   for (const name of ['image-a', 'image-b']) {
     const prefix = join(work, name);
     // A fresh cache each time: nothing but the lock and the fetched directory goes into the image build.
-    const result = await runCli(['build', '--prefix', prefix, '--lock', lockFile, '--sources', dest, '--offline', '--python', '/usr/bin/python3', '--no-verify', '--plain'], { env: envFor(`ci-${name}`) });
+    const result = await runCli(['build', '--prefix', prefix, '--lock', lockFile, '--sources', dest, '--offline', '--python', '/usr/bin/python3', '--no-verify', '--no-python-package', '--plain'], { env: envFor(`ci-${name}`) });
     t.is(result.code, 0, result.stderr);
     const tree = await snapshotTree(await realpath(join(prefix, 'httpd')));
     builds.push({ files: Object.keys(tree).sort(), lock: JSON.parse(await readFile(join(prefix, 'wsgi-toolchain.lock.json'), 'utf8')) });

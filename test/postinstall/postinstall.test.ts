@@ -56,6 +56,7 @@ const fixtureEnv = (name: string): Record<string, string> => ({
   WSGI_HTTPD_RECIPES: fixtures.recipesDir,
   WSGI_HTTPD_PYTHON: '/usr/bin/python3',
   WSGI_HTTPD_VERIFY: '0',
+  WSGI_HTTPD_PYTHON_PACKAGE: '0',
 });
 // eslint-disable-next-line no-control-regex
 const ansi = /\x1b\[/;
