@@ -408,7 +408,13 @@ export async function installPythonPackage(opts: InstallPythonPackageOptions): P
   } catch {
     fail(`the installed package does not import (exit ${check.code}): ${check.stderr.trim().split('\n').slice(-3).join(' | ')}`, 'read the output above');
   }
-  if (!isAbsolute(httpd) || !(await exists(httpd))) fail(`the installed package would run "${httpd}", which does not exist`, `check that ${apxs} -q BINDIR names the httpd just built`);
+  // Before the first activation the stable link does not exist yet, so apxs_config cannot resolve httpd through it:
+  // check the httpd the link will point at instead.
+  if (stable && !(await exists(stable.to))) {
+    const pending = join(stable.from, 'bin', 'httpd');
+    if (!(await exists(pending))) fail(`the installed package would run ${pending}, which does not exist`, `check that ${apxs} -q BINDIR names the httpd just built`);
+    httpd = join(stable.to, 'bin', 'httpd');
+  } else if (!isAbsolute(httpd) || !(await exists(httpd))) fail(`the installed package would run "${httpd}", which does not exist`, `check that ${apxs} -q BINDIR names the httpd just built`);
   if (!(await exists(moduleLocation))) fail(`the installed package's Apache module ${moduleLocation} does not exist`, 'read the output above');
 
   const seconds = (Date.now() - started) / 1000;

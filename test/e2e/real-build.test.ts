@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { snapshotTree } from '../helpers/tree.js';
+import { registerSeedWorkflowTests } from './seed-workflow.js';
 
 const sources = process.env.WSGI_HTTPD_REAL_SOURCES;
 const python = '/usr/bin/python3';
@@ -128,6 +129,9 @@ real('the same build again is a no-op', async (t) => {
   t.is(result.code, 0, result.stderr);
   t.regex(result.stdout, /^up to date: /m);
 });
+
+// The seed's workflow on this very stack: mod_wsgi-express, runmodwsgi, the pip drop-in, serve (issue: seed workflow).
+if (sources) registerSeedWorkflowTests(test, () => ({ prefix, sources: sources!, python }));
 
 real('a flipped byte in a cached tarball: checksum error naming the file and both sha256, prefix untouched', async (t) => {
   const before = await snapshotTree(prefix);
