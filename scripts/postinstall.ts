@@ -20,6 +20,7 @@ function quote(arg: string): string {
 export function laterCommand(prefix: string, env: NodeJS.ProcessEnv): string {
   const args = ['npx', 'wsgi-toolchain', 'build', '--prefix', prefix];
   if (env.WSGI_HTTPD_PYTHON) args.push('--python', env.WSGI_HTTPD_PYTHON);
+  if (env.WSGI_HTTPD_LOCK) args.push('--lock', env.WSGI_HTTPD_LOCK);
   if (env.WSGI_HTTPD_RECIPES) args.push('--recipes', env.WSGI_HTTPD_RECIPES);
   if (env.WSGI_HTTPD_SOURCES) args.push('--sources', env.WSGI_HTTPD_SOURCES);
   if (env.WSGI_HTTPD_MIRROR) args.push('--mirror', env.WSGI_HTTPD_MIRROR);

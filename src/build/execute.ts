@@ -23,6 +23,7 @@ import { verifyServer, type VerifyResult } from '../verify/verify.js';
 import { toolVersion } from '../version.js';
 import type { BuildOptions } from './options.js';
 import { JobServer } from './jobserver.js';
+import { stackIntact, upToDateReport } from './prepare.js';
 import { installModWsgiPackage, layOutVenvDropIn, pythonPackageTarget } from './python-package-step.js';
 import { logHeader, runBuildCommand, settleRunningSteps, type StepContext } from './step-runner.js';
 
@@ -188,10 +189,10 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
   // prefix again. Same build: nothing to do. Otherwise never touch the live stack, even when it has our stack id.
   const now = await inspectPrefix(layout.prefix).catch(() => undefined);
   if (now?.liveStackId === layout.stackId) {
-    if (!options.force && now.liveManifest?.key === plan.key && (await stackComplete(plan, layout.root))) {
+    if (!options.force && now.liveManifest?.key === plan.key && (await stackIntact(plan, layout.root))) {
       await release();
       await new Promise<void>((r) => log.end(r));
-      return { prefix: layout.prefix, root: layout.root, link: layout.link, lockFile: layout.lockFile, logFile: '', upToDate: true, components: [], totalSeconds: (Date.now() - started) / 1000 };
+      return { ...upToDateReport({ ...plan, layout }), totalSeconds: (Date.now() - started) / 1000 };
     }
     layout = prefixLayout(layout.prefix, `${layout.stackId}-${randomBytes(2).toString('hex')}`);
   }
@@ -504,16 +505,6 @@ function deferred(): { promise: Promise<void>; resolve: () => void; reject: (rea
   });
   promise.catch(() => undefined); // a component nobody waits for must not count as an unhandled rejection
   return { promise, resolve, reject };
-}
-
-/** Every file the components promise is in the stack (what makes a live stack with the plan's key up to date). */
-async function stackComplete(plan: Plan, root: string): Promise<boolean> {
-  try {
-    for (const c of plan.lock.components) for (const file of c.provides) await stat(join(root, file));
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** .wsgi-httpd/stacks and .wsgi-httpd are removed again when a failed first build leaves them empty. */

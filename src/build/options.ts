@@ -45,6 +45,7 @@ export function defaultBuildOptions(prefix: string, env: NodeJS.ProcessEnv = pro
     expat: 'auto',
     verify: true,
     pythonPackage: env.WSGI_HTTPD_PYTHON_PACKAGE !== '0',
+    lockFile: env.WSGI_HTTPD_LOCK || undefined,
     force: false,
     keepBuildDir: false,
     waitSeconds: 0,

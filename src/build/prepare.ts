@@ -117,9 +117,10 @@ async function archivePython(lock: Lock, options: BuildOptions, prefix: string):
   return python;
 }
 
-async function stackIntact(plan: Plan): Promise<boolean> {
+/** Every file the components promise is in the stack (what makes a live stack with the plan's key up to date). */
+export async function stackIntact(plan: Plan, root = plan.layout.root): Promise<boolean> {
   try {
-    for (const c of plan.lock.components) for (const file of c.provides) await access(join(plan.layout.root, file));
+    for (const c of plan.lock.components) for (const file of c.provides) await access(join(root, file));
     return true;
   } catch {
     return false;

@@ -90,7 +90,7 @@ export function buildOptionsFrom(values: ParsedFlags, env: NodeJS.ProcessEnv, re
     ...options,
     python: values.python,
     apxs: values.apxs,
-    lockFile: values.lock,
+    lockFile: values.lock ?? (Object.keys(options.versions).length ? undefined : options.lockFile),
     recipesDirs: values.recipes ?? options.recipesDirs,
     mirrors: values.mirror ?? options.mirrors,
     sourcesDirs: values.sources ?? options.sourcesDirs,

@@ -33,7 +33,9 @@ export async function relocateTree(sourceTree: string, from: string, to: string,
     const stat = await lstat(src);
     if (stat.isDirectory()) {
       await mkdir(dest, { recursive: true, mode: stat.mode & 0o7777 });
-      await Promise.all((await readdir(src)).map((name) => copy(join(src, name), join(dest, name))));
+      // One entry at a time per directory: each file is read whole to be patched, and thousands at once (the manual
+      // alone has ~1,200) would cost far more memory than the few milliseconds they save.
+      for (const name of await readdir(src)) await copy(join(src, name), join(dest, name));
       return;
     }
     if (stat.isSymbolicLink()) {
