@@ -6,6 +6,10 @@ import { lockFileName } from '../resolve/lock.js';
 import { lockFileIsOurs, pathExists, treeSize } from './info.js';
 import { inspectPrefix, type Manifest } from './prefix.js';
 import { lockPrefix } from './prefix-lock.js';
+import { parseLauncher } from './python-package.js';
+import { dropInRoot, uninstallDropIn } from './dropin.js';
+import { readPythonInfo } from '../python/detect.js';
+import type { PythonInfo } from '../python/types.js';
 
 export interface UninstallOptions {
   /** Where the prefix lock lives (the build's cache dir): default WSGI_HTTPD_CACHE_DIR or ~/.cache/wsgi-httpd. */
@@ -71,9 +75,25 @@ export async function uninstallPrefix(prefixArg: string, opts: UninstallOptions 
       removed.push(stateDir);
       freedBytes += await treeSize(stateDir);
     }
+    // The mod_wsgi-express launcher of a non-venv prefix is ours when it runs the package inside our stack.
+    const launcher = join(prefix, 'bin', 'mod_wsgi-express');
+    const parsed = parseLauncher(await readFile(launcher, 'utf8').catch(() => ''));
+    if (parsed && (parsed.pythonPath === link || parsed.pythonPath.startsWith(link + '/'))) removed.push(launcher);
+    // In a virtualenv prefix: the drop-in lists what it created; the pip-managed mod_wsgi package is the user's to keep
+    // or remove (a later `pip install mod_wsgi` of their own replaces ours, and removing it would take theirs).
+    const python = state.liveManifest?.lock.python.executable;
+    let venvPython: PythonInfo | undefined;
+    if (python && (await pathExists(join(prefix, 'pyvenv.cfg'))) && python.startsWith(prefix + '/')) {
+      venvPython = await readPythonInfo(python, 'prefix venv').catch(() => undefined);
+      if (venvPython && (await dropInRoot(prefix))) removed.push(`${prefix} drop-in (bin/mod_wsgi-apxs, mod_wsgi_packages/httpd)`);
+      if (await pathExists(join(prefix, 'bin', 'mod_wsgi-express')))
+        kept.push({ path: join(prefix, 'bin', 'mod_wsgi-express'), reason: `the pip-managed mod_wsgi package of the virtualenv; remove it with ${python} -m pip uninstall mod_wsgi` });
+    }
     if (!dryRun) {
       // The link first: from that moment the prefix has no build, even if the rest is interrupted.
       if (hasLink) await unlink(link);
+      if (removed.includes(launcher)) await rm(launcher, { force: true });
+      if (venvPython) await uninstallDropIn({ venv: prefix, python: venvPython });
       if (removed.includes(lockFile)) await rm(lockFile, { force: true });
       if (hasState) await rm(stateDir, { recursive: true, force: true });
     }

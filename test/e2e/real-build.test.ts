@@ -175,3 +175,16 @@ real('--httpd system: mod_wsgi built against Debian\'s apxs into the prefix, ser
   t.is(verify.code, 0, verify.stderr);
   t.deepEqual(processesUnder(work), []);
 });
+
+real('uninstall removes the stack, the lock and the mod_wsgi-express launcher, and nothing else', async (t) => {
+  const { writeFile: write } = await import('node:fs/promises');
+  const { existsSync } = await import('node:fs');
+  await write(join(prefix, 'bin', 'user-script'), '#!/bin/sh\n');
+  t.true(existsSync(join(prefix, 'bin', 'mod_wsgi-express')));
+  const result = await runCli(['uninstall', '--prefix', prefix, '--json'], { env: env() });
+  t.is(result.code, 0, result.stderr);
+  t.false(existsSync(join(prefix, 'httpd')));
+  t.false(existsSync(join(prefix, 'bin', 'mod_wsgi-express')));
+  t.false(existsSync(join(prefix, '.wsgi-httpd')));
+  t.true(existsSync(join(prefix, 'bin', 'user-script')), 'unrelated files stay');
+});
