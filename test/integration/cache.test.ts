@@ -6,27 +6,24 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
-import { makeFixtureSet, type FixtureSet } from '../helpers/fixtures.js';
-import { startLoopbackServer, type LoopbackServer } from '../helpers/loopback-server.js';
+import type { FixtureSet } from '../helpers/fixtures.js';
+import type { LoopbackServer } from '../helpers/loopback-server.js';
+import { closeFixtureWorld, openFixtureWorld, type FixtureWorld } from '../helpers/fixture-world.js';
 
 let work: string;
 let server: LoopbackServer;
 let fixtures: FixtureSet;
 
+let world: FixtureWorld | undefined;
+
 test.before(async () => {
-  work = await mkdtemp(join(tmpdir(), 'wsgi-cache-'));
-  await chmod(work, 0o755);
-  server = await startLoopbackServer({ root: join(work, 'serve', 'sources'), lifetimeMs: 10 * 60_000 });
-  fixtures = await makeFixtureSet(join(work, 'serve'), { baseUrl: server.url });
+  world = await openFixtureWorld('cache');
+  ({ work, server, fixtures } = world);
 });
-test.after.always(async () => {
-  await server?.close();
-  if (work) await rm(work, { recursive: true, force: true });
-});
+test.after.always(() => closeFixtureWorld(world));
 
 const env = () => ({ WSGI_HTTPD_CACHE_DIR: join(work, 'cache') });
 const args = (prefix: string, ...extra: string[]) => ['build', '--prefix', prefix, '--recipes', fixtures.recipesDir, '--python', '/usr/bin/python3', '--no-verify', '--no-python-package', '--plain', ...extra];

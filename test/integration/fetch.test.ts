@@ -7,28 +7,25 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
-import { makeFixtureSet, type FixtureSet } from '../helpers/fixtures.js';
-import { startLoopbackServer, type LoopbackServer } from '../helpers/loopback-server.js';
+import type { FixtureSet } from '../helpers/fixtures.js';
+import type { LoopbackServer } from '../helpers/loopback-server.js';
+import { closeFixtureWorld, openFixtureWorld, type FixtureWorld } from '../helpers/fixture-world.js';
 
 let work: string;
 let server: LoopbackServer;
 let fixtures: FixtureSet;
 
+let world: FixtureWorld | undefined;
+
 test.before(async () => {
-  work = await mkdtemp(join(tmpdir(), 'wsgi-fetch-'));
-  await chmod(work, 0o755);
-  server = await startLoopbackServer({ root: join(work, 'serve', 'sources'), lifetimeMs: 10 * 60_000 });
-  fixtures = await makeFixtureSet(join(work, 'serve'), { baseUrl: server.url });
+  world = await openFixtureWorld('fetch');
+  ({ work, server, fixtures } = world);
 });
 
-test.after.always(async () => {
-  await server?.close();
-  if (work) await rm(work, { recursive: true, force: true });
-});
+test.after.always(() => closeFixtureWorld(world));
 
 const common = () => ['--recipes', fixtures.recipesDir, '--python', '/usr/bin/python3'];
 const buildFlags = () => [...common(), '--no-verify', '--no-python-package', '--plain', '-j', '2'];

@@ -5,28 +5,25 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildKey } from '../../src/plan/plan.js';
 import { runCli } from '../helpers/cli.js';
-import { makeFixtureSet, type FixtureSet } from '../helpers/fixtures.js';
-import { startLoopbackServer, type LoopbackServer } from '../helpers/loopback-server.js';
+import type { FixtureSet } from '../helpers/fixtures.js';
+import type { LoopbackServer } from '../helpers/loopback-server.js';
+import { closeFixtureWorld, openFixtureWorld, type FixtureWorld } from '../helpers/fixture-world.js';
 
 let work: string;
 let server: LoopbackServer;
 let fixtures: FixtureSet;
 
+let world: FixtureWorld | undefined;
+
 test.before(async () => {
-  work = await mkdtemp(join(tmpdir(), 'wsgi-pack-'));
-  await chmod(work, 0o755);
-  server = await startLoopbackServer({ root: join(work, 'serve', 'sources'), lifetimeMs: 10 * 60_000 });
-  fixtures = await makeFixtureSet(join(work, 'serve'), { baseUrl: server.url });
+  world = await openFixtureWorld('pack');
+  ({ work, server, fixtures } = world);
 });
-test.after.always(async () => {
-  await server?.close();
-  if (work) await rm(work, { recursive: true, force: true });
-});
+test.after.always(() => closeFixtureWorld(world));
 
 const cacheEnv = (name: string) => ({ WSGI_HTTPD_CACHE_DIR: join(work, name) });
 const fromArchive = (archive: string, prefix: string) => ['build', '--from-archive', archive, '--prefix', prefix, '--no-verify', '--no-python-package', '--plain'];

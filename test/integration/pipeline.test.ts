@@ -5,12 +5,12 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, readlink, realpath, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readlink, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { makeFixtureSet, type FixtureSet } from '../helpers/fixtures.js';
-import { startLoopbackServer, type LoopbackServer } from '../helpers/loopback-server.js';
+import type { LoopbackServer } from '../helpers/loopback-server.js';
+import { closeFixtureWorld, openFixtureWorld, type FixtureWorld } from '../helpers/fixture-world.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 let work: string;
@@ -18,19 +18,15 @@ let server: LoopbackServer;
 let fixtures: FixtureSet;
 let broken: FixtureSet;
 
+let world: FixtureWorld | undefined;
+
 test.before(async () => {
-  work = await mkdtemp(join(tmpdir(), 'wsgi-pipeline-'));
-  await chmod(work, 0o755);
-  // makeFixtureSet(dir) writes its tarballs to <dir>/sources in the mirror layout: serve that.
-  server = await startLoopbackServer({ root: join(work, 'serve', 'sources'), lifetimeMs: 10 * 60_000 });
-  fixtures = await makeFixtureSet(join(work, 'serve'), { baseUrl: server.url });
+  world = await openFixtureWorld('pipeline');
+  ({ work, server, fixtures } = world);
   broken = await makeFixtureSet(join(work, 'broken'), { baseUrl: server.url, broken: { apr: 'configure' } });
 });
 
-test.after.always(async () => {
-  await server?.close();
-  if (work) await rm(work, { recursive: true, force: true });
-});
+test.after.always(() => closeFixtureWorld(world));
 
 const common = () => ['--recipes', fixtures.recipesDir, '--python', '/usr/bin/python3', '--no-verify', '--no-python-package', '--plain', '-j', '2'];
 const envFor = (name: string) => ({ WSGI_HTTPD_CACHE_DIR: join(work, `cache-${name}`) });
