@@ -13,6 +13,7 @@ Commands
   uninstall  remove exactly what the tool installed in a prefix; other files stay (--dry-run, --json)
   pack       write the live build of --prefix to one archive (--output FILE.tar.gz) for build --from-archive
   fetch      download + verify every source a build needs into --dest DIR (mirror layout) for --sources/--mirror, offline
+  serve      run mod_wsgi-express start-server on the prefix's httpd: serve [--prefix P] TARGET [express options...]
 
 Build options
   --prefix DIR           where to install (a virtualenv or any directory); default $WSGI_HTTPD_PREFIX or $VIRTUAL_ENV

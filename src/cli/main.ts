@@ -6,7 +6,6 @@ import type { BuildReport } from '../build/execute.js';
 import { prepareBuild, prerequisiteFailure, upToDateReport } from '../build/prepare.js';
 import { formatDoctor, runDoctor } from '../doctor/doctor.js';
 import { BuildStepError, ExitCode, ToolchainError, UsageError } from '../errors.js';
-import { inspectPrefix } from '../install/prefix.js';
 import { formatPlan } from '../plan/plan.js';
 import { detectPython } from '../python/detect.js';
 import { loadRecipes } from '../recipe/load.js';
@@ -152,11 +151,6 @@ export async function main(argv: string[]): Promise<number> {
       case 'fetch': return await (await import('./commands/fetch.js')).fetchCommand(values);
       case 'pack': return await (await import('./commands/pack.js')).packCommand(values);
       case 'cache': return await (await import('./commands/cache.js')).cacheCommand(values, positionals[1]);
-      case 'status': {
-        const state = await inspectPrefix(resolvePath(values.prefix ?? '.'));
-        json(state);
-        return ExitCode.ok;
-      }
       default:
         throw new UsageError(`unknown command "${command}"`, "run 'wsgi-toolchain --help' for the commands");
     }
