@@ -3,7 +3,7 @@ import { copyFile, mkdir, rm, rmdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Listr, PRESET_TIMER, PRESET_TIMESTAMP, type ListrTask } from 'listr2';
 import { BuildStepError, ChecksumError, ToolchainError } from '../errors.js';
-import { acquireArtifact, findLocal, missingFor, offlineError, type AcquireResult, type MissingFile } from '../fetch/acquire.js';
+import { acquireArtifact, collectLocal, type AcquireResult } from '../fetch/acquire.js';
 import { formatProgress, progressReporter } from '../fetch/progress.js';
 import { checkSignature, keysFor, loadSigningKeys } from '../fetch/signature.js';
 import { indexSourceDirs } from '../fetch/sources.js';
@@ -125,46 +125,6 @@ function componentTasks(component: PlannedComponent, plan: Plan, base: Omit<Step
   });
 }
 
-/**
- * Offline: everything must already be local. Checking all components first gives one list of every missing file
- * instead of one failure at a time; a cached file that no longer matches its sha256 is reported as what it is.
- */
-async function checkOffline(
-  plan: Plan,
-  sourceIndex: Map<string, string> | undefined,
-  mirrors: string[],
-  log: WriteStream,
-): Promise<Map<string, AcquireResult>> {
-  const missing: MissingFile[] = [];
-  const found = new Map<string, AcquireResult>();
-  for (const c of plan.components) {
-    let corrupt: { path: string; expected: string; actual: string } | undefined;
-    const local = await findLocal({
-      component: c.name,
-      version: c.version,
-      artifacts: c.locked.artifacts,
-      mirrorPath: c.locked.mirrorPath,
-      mirrors,
-      sourceIndex,
-      cacheDir: plan.cacheDir,
-      onAttempt: (a) => {
-        log.write(`offline ${c.name}: ${a.url}: ${a.outcome}\n`);
-        const m = /^checksum mismatch: expected ([0-9a-f]{64}), got ([0-9a-f]{64})/.exec(a.outcome);
-        if (m) corrupt ??= { path: a.url, expected: m[1]!, actual: m[2]! };
-      },
-    });
-    if (local) {
-      found.set(c.name, local);
-      continue;
-    }
-    if (corrupt)
-      throw new ChecksumError(corrupt.path, corrupt.expected, corrupt.actual, 'the cached copy is corrupt and was deleted; nothing was extracted. Run again with network access, or pass --sources DIR holding the published file');
-    missing.push(missingFor({ component: c.name, version: c.version, artifacts: c.locked.artifacts, cacheDir: plan.cacheDir }));
-  }
-  if (missing.length > 0) throw offlineError(missing);
-  return found;
-}
-
 async function ensureNewDir(path: string, created: string[]): Promise<void> {
   const first = await mkdir(path, { recursive: true });
   if (first) created.push(first);
@@ -243,7 +203,7 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
 
     const sourceIndex = options.sourcesDirs.length > 0 ? await indexSourceDirs(options.sourcesDirs) : undefined;
     // A cache hit needs no sources, so offline it needs none to be local either.
-    const local = options.offline && !fromCache ? await checkOffline(plan, sourceIndex, options.mirrors, log) : new Map<string, AcquireResult>();
+    const local = options.offline && !fromCache ? await collectLocal(plan.components, { cacheDir: plan.cacheDir, mirrors: options.mirrors, sourceIndex, log: (line) => log.write(line + '\n') }) : new Map<string, AcquireResult>();
     const keySets = options.verifySignatures ? await loadSigningKeys(options.recipesDirs) : [];
     const tasks = new Listr<Context, 'default' | 'simple', 'simple'>(
       [
@@ -478,11 +438,7 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
     await release();
   }
   return {
-    prefix: layout.prefix,
-    root: layout.root,
-    link: layout.link,
-    lockFile: layout.lockFile,
-    logFile: join(layout.logsDir, 'build.log'),
+    ...upToDateReport({ ...plan, layout }),
     upToDate: false,
     components: plan.components.map((c) => ({
       name: c.name,
@@ -492,7 +448,6 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
     })),
     totalSeconds: (Date.now() - started) / 1000,
     verify: ctx.verify,
-    systemApache: plan.lock.systemApache,
   };
 }
 

@@ -82,8 +82,7 @@ async function lockFromRecipes(options: BuildOptions, python: PythonInfo, facts:
   };
 }
 
-async function lockFromFile(file: string, options: BuildOptions, python: PythonInfo, facts: ToolFacts): Promise<Lock> {
-  const lock = await readLock(file, (component) => join(builtinPatchesDir, component));
+async function checkedLock(lock: Lock, file: string, options: BuildOptions, python: PythonInfo, facts: ToolFacts): Promise<Lock> {
   if (python.version !== lock.python.version || python.abi !== lock.python.abi) {
     throw new UsageError(
       `the lock ${file} was made for Python ${lock.python.version} (${lock.python.abi}) but ${python.executable} is ${python.version} (${python.abi})`,
@@ -134,8 +133,10 @@ export async function prepareBuild(options: BuildOptions): Promise<Prepared> {
   const cacheDir = resolvePath(options.cacheDir ?? defaultCacheDir(options.env));
   const buildRoot = resolvePath(options.buildRoot ?? options.env.WSGI_HTTPD_BUILD_DIR ?? join(cacheDir, 'build'));
   const archive = options.fromArchive ? await (await import('../cache/archive.js')).readArchiveManifest(options.fromArchive) : undefined;
-  const lockPython = options.lockFile && !options.python ? (await readLock(options.lockFile, () => '')).python.executable : undefined;
-  const python = archive ? await archivePython(archive.lock, options, prefix) : await detectPython({ python: options.python ?? lockPython, prefix, env: options.env });
+  const fileLock = options.lockFile ? await readLock(options.lockFile, (component) => join(builtinPatchesDir, component)) : undefined;
+  const python = archive
+    ? await archivePython(archive.lock, options, prefix)
+    : await detectPython({ python: options.python ?? fileLock?.python.executable, prefix, env: options.env });
   const doctor = await runDoctor({
     python,
     prefix,
@@ -148,8 +149,8 @@ export async function prepareBuild(options: BuildOptions): Promise<Prepared> {
   // An archive's lock is taken as it is (compiler and Python path included): its build key names the tree inside.
   const lock = archive
     ? archive.lock
-    : options.lockFile
-    ? await lockFromFile(options.lockFile, options, python, facts)
+    : fileLock
+    ? await checkedLock(fileLock, options.lockFile!, options, python, facts)
     : await lockFromRecipes(options, python, facts);
 
   let stackId = buildKey(lock).slice(0, 16);
@@ -194,7 +195,7 @@ export function prerequisiteFailure(blockers: Check[]): PrerequisiteError | unde
   );
 }
 
-/** What a build reports when the prefix already holds exactly this plan's result. */
+/** What a build reports when the prefix already holds exactly this plan's result (and the base of every report). */
 export function upToDateReport(plan: Plan): BuildReport {
   const { layout } = plan;
   return {

@@ -26,6 +26,7 @@ import type { Lock } from '../resolve/lock.js';
 import { unpackArchive } from '../unpack/unpack.js';
 import { toolVersion } from '../version.js';
 import { lookupBuild, type CachedBuild } from './build-cache.js';
+import { processAlive } from '../util/process.js';
 
 export const archiveFormat = 'wsgi-httpd-archive/1';
 const manifestName = 'manifest.json';
@@ -95,20 +96,11 @@ async function scratchDir(cacheDir: string, what: string): Promise<string> {
   // Those of a pack or import that was killed (its pid is gone) are removed on the way.
   for (const name of await readdir(parent).catch(() => [] as string[])) {
     const pid = Number(/^(?:pack|import)-(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
-    if (pid && pid !== process.pid && !alive(pid)) await rm(join(parent, name), { recursive: true, force: true });
+    if (pid && pid !== process.pid && !processAlive(pid)) await rm(join(parent, name), { recursive: true, force: true });
   }
   const dir = join(parent, `${what}-${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(dir, { recursive: true });
   return dir;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

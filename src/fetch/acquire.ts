@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -26,6 +26,7 @@ import {
   type DownloadProgress,
 } from './download.js';
 import { sha256File } from './hash.js';
+import { isRegularFile } from '../util/fs.js';
 
 export interface ArtifactRef {
   file: string;
@@ -113,14 +114,6 @@ async function copyVerified(src: string, dest: string, sha256: string, signal?: 
   }
   await rename(partial, dest);
   return undefined;
-}
-
-async function isRegularFile(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -290,4 +283,50 @@ export async function acquireArtifact(opts: AcquireOptions): Promise<AcquireResu
     `could not get ${opts.component} ${opts.version} (${files}); every source failed:\n${tried}`,
     certificateRefused ? `${tlsHint}; ${downloadHint}` : downloadHint,
   );
+}
+
+/** A component as the build and `fetch` know it: enough to look for its release file locally. */
+export interface LocalCandidate {
+  name: string;
+  version: string;
+  locked: { artifacts: ArtifactRef[]; mirrorPath: string };
+}
+
+/**
+ * Offline: every component's file must already be local (cache, --sources, file:// mirrors). Checking all of them first
+ * gives one list of every missing file instead of one failure at a time; a cached file that no longer matches its
+ * sha256 is reported as what it is, a checksum error.
+ */
+export async function collectLocal(
+  components: readonly LocalCandidate[],
+  opts: { cacheDir: string; mirrors?: string[]; sourceIndex?: Map<string, string>; log?: (line: string) => void },
+): Promise<Map<string, AcquireResult>> {
+  const missing: MissingFile[] = [];
+  const found = new Map<string, AcquireResult>();
+  for (const c of components) {
+    let corrupt: { path: string; expected: string; actual: string } | undefined;
+    const local = await findLocal({
+      component: c.name,
+      version: c.version,
+      artifacts: c.locked.artifacts,
+      mirrorPath: c.locked.mirrorPath,
+      mirrors: opts.mirrors,
+      sourceIndex: opts.sourceIndex,
+      cacheDir: opts.cacheDir,
+      onAttempt: (a) => {
+        opts.log?.(`offline ${c.name}: ${a.url}: ${a.outcome}`);
+        const m = /^checksum mismatch: expected ([0-9a-f]{64}), got ([0-9a-f]{64})/.exec(a.outcome);
+        if (m) corrupt ??= { path: a.url, expected: m[1]!, actual: m[2]! };
+      },
+    });
+    if (local) {
+      found.set(c.name, local);
+      continue;
+    }
+    if (corrupt)
+      throw new ChecksumError(corrupt.path, corrupt.expected, corrupt.actual, 'the cached copy is corrupt and was deleted; nothing was extracted. Run again with network access, or pass --sources DIR holding the published file');
+    missing.push(missingFor({ component: c.name, version: c.version, artifacts: c.locked.artifacts, cacheDir: opts.cacheDir }));
+  }
+  if (missing.length > 0) throw offlineError(missing);
+  return found;
 }

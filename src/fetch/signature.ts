@@ -21,6 +21,7 @@ import { builtinRecipesDir } from '../recipe/load.js';
 import { run } from '../util/run.js';
 import { expandMirrorPath, mirrorUrl, type AcquireResult, type ArtifactRef } from './acquire.js';
 import { agentsFor } from './proxy.js';
+import { isRegularFile } from '../util/fs.js';
 
 export interface PinnedKey {
   fingerprint: string;
@@ -107,14 +108,6 @@ export function keysFor(component: string, sets: readonly SigningKeys[]): Signin
   return sets.filter((s) => s.components.includes(component)).at(-1);
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
-  }
-}
-
 const gpgHint =
   'install GnuPG: apt-get install gpgv (Debian/Ubuntu), dnf install gnupg2 (RHEL/Fedora), brew install gnupg (macOS); or drop --verify-signatures';
 
@@ -188,13 +181,13 @@ export async function verifySignature(opts: {
     // gpgv alone (Debian's minimal images have gpgv, not gpg) the armor is decoded here instead; the VALIDSIG check
     // below still accepts only the listed fingerprints.
     const base = [gpg, '--batch', '--no-tty', '--no-options', '--homedir', home, '--no-auto-key-locate', '--no-auto-key-retrieve'];
-    if (await exists(gpg)) {
+    if (await isRegularFile(gpg)) {
       const imported = await run([...base, '--import', armoredFile], { env: childEnv, signal });
       if (imported.code !== 0) {
         throw new SignatureError(`the pinned keys in ${opts.keys.origin ?? opts.keys.name} could not be read by gpg: ${imported.stderr.trim().split('\n').at(-1)}`, 'restore the signing-key file from the package');
       }
       const toFile = await run([...base, '--output', keyring, '--export', ...pinned.keys()], { env: childEnv, signal });
-      if (toFile.code !== 0 || !(await exists(keyring))) {
+      if (toFile.code !== 0 || !(await isRegularFile(keyring))) {
         throw new SignatureError(`none of the pinned fingerprints of ${opts.keys.name} has a key in ${opts.keys.origin ?? 'its file'}`, 'restore the signing-key file from the package');
       }
     } else {
@@ -317,10 +310,10 @@ export async function acquireSignature(opts: {
   signal?: AbortSignal;
 }): Promise<{ path: string; origin: string }> {
   const dest = signatureCachePath(opts.acquired.path);
-  if (await exists(dest)) return { path: dest, origin: 'cache' };
+  if (await isRegularFile(dest)) return { path: dest, origin: 'cache' };
   const tried: string[] = [];
   const copyFrom = async (path: string, origin: string) => {
-    if (!(await exists(path))) {
+    if (!(await isRegularFile(path))) {
       tried.push(`${path}: not found`);
       return undefined;
     }

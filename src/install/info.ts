@@ -5,6 +5,7 @@ import { prefixLayout, type PrefixLayout } from '../plan/plan.js';
 import type { ComponentName } from '../recipe/types.js';
 import { serializeLock, type Features, type LockedPython } from '../resolve/lock.js';
 import { inspectPrefix, type Manifest } from './prefix.js';
+import { pathExists } from '../util/fs.js';
 
 /** Where the pieces of the live build of a prefix are (what `locate()` returns). Paths go through `<prefix>/httpd`,
  * so they stay valid across rebuilds; `root` is the real stack directory the binaries were built for. */
@@ -41,15 +42,6 @@ export interface PrefixInfo extends Located {
   size: { total: number; dirs: Record<string, number> };
   /** Whether `<prefix>/wsgi-toolchain.lock.json` is the one written with this build (false: edited or replaced). */
   lockFileMatches: boolean;
-}
-
-export async function pathExists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The manifest of the live build, or NotBuiltError (exit 2) saying what is missing and what to run. */

@@ -3,20 +3,12 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { LockedError } from '../errors.js';
+import { processAlive } from '../util/process.js';
 
 interface Owner {
   pid: number;
   host: string;
   started: string;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**
@@ -44,7 +36,7 @@ export async function lockPrefix(cacheDir: string, prefix: string, waitMs = 0): 
     } catch {
       owner = undefined; // being written right now, or left empty by a crash: judge again shortly
     }
-    if (owner && owner.host === hostname() && !alive(owner.pid)) {
+    if (owner && owner.host === hostname() && !processAlive(owner.pid)) {
       await rm(dir, { recursive: true, force: true });
       continue;
     }

@@ -3,6 +3,7 @@ import { basename, dirname, join, relative } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { Lock } from '../resolve/lock.js';
 import { prefixLayout, type PrefixLayout } from '../plan/plan.js';
+import { pathExists } from '../util/fs.js';
 
 export interface Manifest {
   tool: string;
@@ -21,18 +22,9 @@ export interface PrefixState {
   liveManifest?: Manifest;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Reads what is installed; refuses a prefix whose httpd entry is not ours, before anything is touched. */
 export async function inspectPrefix(prefix: string): Promise<PrefixState> {
-  if (!(await exists(prefix))) return { exists: false };
+  if (!(await pathExists(prefix))) return { exists: false };
   const link = join(prefix, 'httpd');
   let stat;
   try {

@@ -15,10 +15,11 @@
  * to name the stable link `<prefix>/httpd` instead: mod_wsgi-express keeps working across rebuilds.
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, chmod, mkdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { copyFile, chmod, mkdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { BuildStepError, PrerequisiteError, UsageError } from '../errors.js';
 import { run } from '../util/run.js';
+import { targetExists } from '../util/fs.js';
 
 export interface InstallPythonPackageOptions {
   /** The unpacked (and patched) mod_wsgi source; may already be configured/compiled for Apache. */
@@ -169,15 +170,6 @@ async function apxsQuery(apxs: string, names: string[], env: NodeJS.ProcessEnv):
   return Object.fromEntries(names.map((n, i) => [n, (values[i] ?? '').trim()]));
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The MOD_WSGI_VERSION_STRING of a source tree ("5.0.2"). */
 async function sourceVersion(sourceDir: string): Promise<string | undefined> {
   try {
@@ -259,7 +251,7 @@ export async function installPythonPackage(opts: InstallPythonPackageOptions): P
     throw new BuildStepError(`mod_wsgi Python package: ${what}`, hint, opts.logFile ?? '', [...tail]);
   };
 
-  if (!(await exists(join(sourceDir, 'setup.py')))) throw new UsageError(`${sourceDir} has no setup.py`, 'pass the unpacked mod_wsgi source directory');
+  if (!(await targetExists(join(sourceDir, 'setup.py')))) throw new UsageError(`${sourceDir} has no setup.py`, 'pass the unpacked mod_wsgi source directory');
   const apxs = resolve(opts.apxs);
 
   // 1. The interpreter and its build tools.
@@ -358,7 +350,7 @@ export async function installPythonPackage(opts: InstallPythonPackageOptions): P
         outputs = r1.stdout + r1.stderr + r2.stdout + r2.stderr;
       }
       const old = `${dir}.old-${randomBytes(4).toString('hex')}`;
-      const hadOld = await exists(dir);
+      const hadOld = await targetExists(dir);
       if (hadOld) await rename(dir, old);
       await rename(staging, dir);
       staging = undefined;
@@ -371,7 +363,7 @@ export async function installPythonPackage(opts: InstallPythonPackageOptions): P
 
   // 5. Find what was installed; make apxs_config name the stable link instead of the stack directory.
   const apxsConfig = join(packageParent, 'mod_wsgi', 'server', 'apxs_config.py');
-  if (!(await exists(apxsConfig))) fail(`${apxsConfig} was not installed`, 'read the output above');
+  if (!(await targetExists(apxsConfig))) fail(`${apxsConfig} was not installed`, 'read the output above');
   if (stable) {
     const text = await readFile(apxsConfig, 'utf8');
     const rewritten = text.split(`'${stable.from}/`).join(`'${stable.to}/`).split(`'${stable.from}'`).join(`'${stable.to}'`);
@@ -385,7 +377,7 @@ export async function installPythonPackage(opts: InstallPythonPackageOptions): P
   let checkEnv = pythonEnv(baseEnv);
   if (opts.target === 'venv') {
     expressPath = join(probe.prefix, 'bin', 'mod_wsgi-express');
-    if (!(await exists(expressPath))) fail(`${expressPath} was not installed`, 'read the output above');
+    if (!(await targetExists(expressPath))) fail(`${expressPath} was not installed`, 'read the output above');
   } else {
     expressPath = join(prefix, 'bin', 'mod_wsgi-express');
     // Through the stable link when the directory lies in the stack (e.g. <stack>/python): a rebuild switches it.
@@ -410,12 +402,12 @@ export async function installPythonPackage(opts: InstallPythonPackageOptions): P
   }
   // Before the first activation the stable link does not exist yet, so apxs_config cannot resolve httpd through it:
   // check the httpd the link will point at instead.
-  if (stable && !(await exists(stable.to))) {
+  if (stable && !(await targetExists(stable.to))) {
     const pending = join(stable.from, 'bin', 'httpd');
-    if (!(await exists(pending))) fail(`the installed package would run ${pending}, which does not exist`, `check that ${apxs} -q BINDIR names the httpd just built`);
+    if (!(await targetExists(pending))) fail(`the installed package would run ${pending}, which does not exist`, `check that ${apxs} -q BINDIR names the httpd just built`);
     httpd = join(stable.to, 'bin', 'httpd');
-  } else if (!isAbsolute(httpd) || !(await exists(httpd))) fail(`the installed package would run "${httpd}", which does not exist`, `check that ${apxs} -q BINDIR names the httpd just built`);
-  if (!(await exists(moduleLocation))) fail(`the installed package's Apache module ${moduleLocation} does not exist`, 'read the output above');
+  } else if (!isAbsolute(httpd) || !(await targetExists(httpd))) fail(`the installed package would run "${httpd}", which does not exist`, `check that ${apxs} -q BINDIR names the httpd just built`);
+  if (!(await targetExists(moduleLocation))) fail(`the installed package's Apache module ${moduleLocation} does not exist`, 'read the output above');
 
   const seconds = (Date.now() - started) / 1000;
   log(`mod_wsgi Python package installed with ${method} in ${seconds.toFixed(1)} s (${compiled ? 'compiled by setup.py' : `reused ${reused}`}); mod_wsgi-express: ${expressPath}, httpd: ${httpd}`);

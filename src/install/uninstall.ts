@@ -3,13 +3,14 @@ import { join, resolve as resolvePath } from 'node:path';
 import { NotBuiltError } from '../errors.js';
 import { defaultCacheDir } from '../fetch/cache.js';
 import { lockFileName } from '../resolve/lock.js';
-import { lockFileIsOurs, pathExists, treeSize } from './info.js';
+import { lockFileIsOurs, treeSize } from './info.js';
 import { inspectPrefix, type Manifest } from './prefix.js';
 import { lockPrefix } from './prefix-lock.js';
 import { parseLauncher } from './python-package.js';
 import { dropInRoot, uninstallDropIn } from './dropin.js';
 import { readPythonInfo } from '../python/detect.js';
 import type { PythonInfo } from '../python/types.js';
+import { pathExists } from '../util/fs.js';
 
 export interface UninstallOptions {
   /** Where the prefix lock lives (the build's cache dir): default WSGI_HTTPD_CACHE_DIR or ~/.cache/wsgi-httpd. */

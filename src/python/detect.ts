@@ -6,6 +6,7 @@ import { PrerequisiteError, UsageError } from '../errors.js';
 import { run } from '../util/run.js';
 import type { PythonInfo } from './types.js';
 import { isExecutableFile, which } from './which.js';
+import { targetExists } from '../util/fs.js';
 
 /** node-gyp's finder refuses anything older; we apply the same floor to explicitly named interpreters. */
 export const MIN_PYTHON = '3.6.0';
@@ -99,7 +100,7 @@ async function fromVenv(source: PythonSource, dir: string, env: NodeJS.ProcessEn
       return readInfo(candidate, source, env, { label: `${label}: ${candidate}`, hint: blame.hint });
     }
   }
-  const why = (await exists(dir)) ? `has no working bin/python3 or bin/python` : 'does not exist';
+  const why = (await targetExists(dir)) ? `has no working bin/python3 or bin/python` : 'does not exist';
   throw new UsageError(`${label} ${why}`, blame.hint);
 }
 
@@ -370,15 +371,6 @@ function lastLine(text: string): string {
 async function isFile(file: string): Promise<boolean> {
   try {
     return (await stat(file)).isFile();
-  } catch {
-    return false;
-  }
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
   } catch {
     return false;
   }

@@ -15,12 +15,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream, type ReadStream } from 'node:fs';
-import { chmod, lstat, mkdir, mkdtemp, open, readdir, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, posix, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Unpack, type ReadEntry } from 'tar';
 import { PrerequisiteError, UnpackError } from '../errors.js';
 import { activeChildren, killGroup } from '../util/run.js';
+import { pathExists } from '../util/fs.js';
 
 export interface UnpackOptions {
   /** Total uncompressed bytes of file entries (default 2 GiB). */
@@ -129,15 +130,6 @@ function checkSymlinks(symlinks: LinkRecord[], hardlinks: LinkRecord[], root: st
 
 function refuse(archive: string, entry: string, reason: string): UnpackError {
   return new UnpackError(`refusing to unpack ${basename(archive)}: entry "${entry}" ${reason}`);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 interface ExtractStats {
@@ -315,7 +307,7 @@ async function extractInto(
 export async function unpackArchive(archive: string, destDir: string, opts: UnpackOptions = {}): Promise<UnpackResult> {
   const dest = resolve(destDir);
   const limits = { maxBytes: opts.maxBytes ?? 2 * 1024 ** 3, maxEntries: opts.maxEntries ?? 200_000 };
-  if (await exists(dest)) {
+  if (await pathExists(dest)) {
     throw new UnpackError(`cannot unpack into ${dest}: it already exists`, 'remove it (or choose another build directory) and retry');
   }
   await mkdir(dirname(dest), { recursive: true });

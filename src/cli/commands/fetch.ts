@@ -14,7 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { prepareBuild } from '../../build/prepare.js';
 import { ChecksumError, ExitCode, ToolchainError, UsageError } from '../../errors.js';
-import { acquireArtifact, expandMirrorPath, findLocal, missingFor, offlineError, type AcquireResult, type MissingFile } from '../../fetch/acquire.js';
+import { acquireArtifact, collectLocal, expandMirrorPath, type AcquireResult } from '../../fetch/acquire.js';
 import { sha256File } from '../../fetch/hash.js';
 import { formatBytes, progressReporter } from '../../fetch/progress.js';
 import { checkSignature, keysFor, loadSigningKeys, type SigningKeys } from '../../fetch/signature.js';
@@ -103,21 +103,7 @@ export async function fetchCommand(values: ParsedFlags): Promise<number> {
   // 1. every tarball into the cache (verified), all at once
   const acquired = new Map<string, AcquireResult>();
   if (options.offline) {
-    const missing: MissingFile[] = [];
-    for (const c of components) {
-      const local = await findLocal({
-        component: c.name,
-        version: c.version,
-        artifacts: c.locked.artifacts,
-        mirrorPath: c.locked.mirrorPath,
-        mirrors: options.mirrors,
-        sourceIndex,
-        cacheDir: plan.cacheDir,
-      });
-      if (local) acquired.set(c.name, local);
-      else missing.push(missingFor({ component: c.name, version: c.version, artifacts: c.locked.artifacts, cacheDir: plan.cacheDir }));
-    }
-    if (missing.length > 0) throw offlineError(missing);
+    for (const [name, local] of await collectLocal(components, { cacheDir: plan.cacheDir, mirrors: options.mirrors, sourceIndex })) acquired.set(name, local);
   } else {
     const results = await Promise.allSettled(
       components.map(async (c) => {
