@@ -29,7 +29,12 @@ if (!prefix || !existsSync(join(prefix, 'httpd', 'bin', 'httpd'))) {
   console.error('bench:serve needs a built prefix: npm run bench:serve -- --prefix P (wsgi-toolchain build --prefix P --python /usr/bin/python3)');
   process.exit(2);
 }
-stacks.push({ name: 'wsgi-httpd', httpd: join(prefix, 'httpd', 'bin', 'httpd'), modules: join(prefix, 'httpd', 'modules'), modWsgi: join(prefix, 'httpd', 'modules', 'mod_wsgi.so') });
+stacks.push({
+  name: 'wsgi-httpd',
+  httpd: join(prefix, 'httpd', 'bin', 'httpd'),
+  modules: join(prefix, 'httpd', 'modules'),
+  modWsgi: join(prefix, 'httpd', 'modules', 'mod_wsgi.so'),
+});
 if (existsSync('/usr/sbin/apache2') && existsSync('/usr/lib/apache2/modules/mod_wsgi.so'))
   stacks.push({ name: 'debian', httpd: '/usr/sbin/apache2', modules: '/usr/lib/apache2/modules', modWsgi: '/usr/lib/apache2/modules/mod_wsgi.so' });
 else console.error("Debian's apache2 + libapache2-mod-wsgi-py3 are not installed: only our stack is measured");
@@ -59,14 +64,20 @@ function config(stack: Stack, dir: string, port: number): string {
     mod('unixd'),
     `LoadModule wsgi_module ${stack.modWsgi}`,
     ...(account ? [`User ${account.user}`, `Group ${account.group}`] : []),
-    'StartServers 1', 'ServerLimit 1', 'ThreadsPerChild 25', 'MaxRequestWorkers 25',
-    'KeepAlive On', 'MaxKeepAliveRequests 0',
+    'StartServers 1',
+    'ServerLimit 1',
+    'ThreadsPerChild 25',
+    'MaxRequestWorkers 25',
+    'KeepAlive On',
+    'MaxKeepAliveRequests 0',
     `WSGISocketPrefix ${join(dir, 'wsgi')}`,
     `WSGIDaemonProcess bench processes=1 threads=10 home=${dir}`,
     'WSGIProcessGroup bench',
     'WSGIApplicationGroup %{GLOBAL}',
     `WSGIScriptAlias / ${join(dir, 'app.wsgi')}`,
-    `<Directory ${dir}>`, '  Require all granted', '</Directory>',
+    `<Directory ${dir}>`,
+    '  Require all granted',
+    '</Directory>',
     '',
   ].join('\n');
 }
@@ -119,7 +130,10 @@ try {
   console.log('\n| stack | runs (req/s) | median |');
   console.log('|---|---|---|');
   for (const [name, values] of results) console.log(`| ${name} | ${values.map((v) => v.toFixed(0)).join(' / ')} | ${median(values).toFixed(0)} |`);
-  if (results.size === 2) console.log(`\nratio wsgi-httpd / debian (medians): ${(median(results.get('wsgi-httpd')!) / median(results.get('debian')!)).toFixed(3)} (target >= 1.0)`);
+  if (results.size === 2)
+    console.log(
+      `\nratio wsgi-httpd / debian (medians): ${(median(results.get('wsgi-httpd')!) / median(results.get('debian')!)).toFixed(3)} (target >= 1.0)`,
+    );
 } finally {
   for (const s of servers) {
     s.child.kill('SIGTERM');

@@ -119,13 +119,34 @@ async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'wsgi-bench-'));
   await chmod(work, 0o755);
   const { sources, sourcesDir, recipeArgs, versionArgs } = await sourceSet(work);
-  console.log(`wsgi-httpd bench: ${real ? 'real upstream sources' : 'fixture sources'} (${sources.map((s) => `${s.component} ${s.version}`).join(', ')}), -j${jobs}, ${runs} run(s)`);
+  console.log(
+    `wsgi-httpd bench: ${real ? 'real upstream sources' : 'fixture sources'} (${sources.map((s) => `${s.component} ${s.version}`).join(', ')}), -j${jobs}, ${runs} run(s)`,
+  );
   const rows: Record<string, number[]> = { baseline: [], cold: [], warm: [], noop: [] };
   let peak = 0;
   const build = (prefix: string, cache: string) =>
-    timed(['node', cli, 'build', '--prefix', prefix, '--sources', sourcesDir, '--offline', '--python', python, '--no-verify', '--no-python-package', '--quiet', ...recipeArgs, ...versionArgs], {
-      env: { WSGI_HTTPD_CACHE_DIR: cache, CI: '1' },
-    });
+    timed(
+      [
+        'node',
+        cli,
+        'build',
+        '--prefix',
+        prefix,
+        '--sources',
+        sourcesDir,
+        '--offline',
+        '--python',
+        python,
+        '--no-verify',
+        '--no-python-package',
+        '--quiet',
+        ...recipeArgs,
+        ...versionArgs,
+      ],
+      {
+        env: { WSGI_HTTPD_CACHE_DIR: cache, CI: '1' },
+      },
+    );
   for (let run = 1; run <= runs; run++) {
     const b = await baseline(work, sources);
     rows.baseline!.push(b.seconds);
@@ -138,10 +159,15 @@ async function main(): Promise<void> {
     rows.warm!.push(warm.seconds);
     rows.noop!.push(noop.seconds);
     peak = Math.max(peak, cold.peakRssMb ?? 0, warm.peakRssMb ?? 0, noop.peakRssMb ?? 0);
-    console.log(`run ${run}: baseline ${b.seconds.toFixed(1)} s, cold ${cold.seconds.toFixed(1)} s, warm ${warm.seconds.toFixed(2)} s, no-op ${noop.seconds.toFixed(2)} s`);
+    console.log(
+      `run ${run}: baseline ${b.seconds.toFixed(1)} s, cold ${cold.seconds.toFixed(1)} s, warm ${warm.seconds.toFixed(2)} s, no-op ${noop.seconds.toFixed(2)} s`,
+    );
     await rm(cache, { recursive: true, force: true });
   }
-  const verify = await timed(['node', cli, 'verify', '--prefix', join(work, 'warm-1'), '--json']).catch((e: Error) => ({ seconds: NaN, output: e.message }));
+  const verify = await timed(['node', cli, 'verify', '--prefix', join(work, 'warm-1'), '--json']).catch((e: Error) => ({
+    seconds: NaN,
+    output: e.message,
+  }));
   const base = stats(rows.baseline!);
   console.log('\n| row | min s | median s | vs baseline (median) | target |');
   console.log('|---|---|---|---|---|');
@@ -151,7 +177,9 @@ async function main(): Promise<void> {
     console.log(`| ${name} | ${s.min.toFixed(2)} | ${s.median.toFixed(2)} | ${(s.median / base.median).toFixed(3)} | ${targets[name]} |`);
   }
   console.log(`\npeak RSS of wsgi-toolchain: ${peak.toFixed(0)} MB (target <= 150 MB)`);
-  console.log(`verify on the warm prefix: ${Number.isNaN(verify.seconds) ? 'not run: ' + verify.output.split('\n')[0] : verify.seconds.toFixed(2) + ' s'}`);
+  console.log(
+    `verify on the warm prefix: ${Number.isNaN(verify.seconds) ? `not run: ${verify.output.split('\n')[0]}` : `${verify.seconds.toFixed(2)} s`}`,
+  );
   await rm(work, { recursive: true, force: true });
 }
 

@@ -32,8 +32,11 @@ export function laterCommand(prefix: string, env: NodeJS.ProcessEnv): string {
 
 /** A multi-line message ("these files are missing:\n  a\n  b") as one line ("...missing: a; b"). */
 function oneLine(text: string): string {
-  const [head, ...rest] = text.split('\n').map((l) => l.trim()).filter(Boolean);
-  return rest.length ? `${head} ${rest.join('; ')}` : head ?? '';
+  const [head, ...rest] = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  return rest.length ? `${head} ${rest.join('; ')}` : (head ?? '');
 }
 
 function summary(report: BuildReport, pythonVersion: string | undefined): string {
@@ -49,8 +52,8 @@ export interface PostinstallIO {
 }
 
 const stdio: PostinstallIO = {
-  out: (line) => process.stdout.write(line + '\n'),
-  err: (line) => process.stderr.write(line + '\n'),
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
 };
 
 /** Returns the exit code. Never asks anything and never assumes a terminal. */
@@ -77,7 +80,9 @@ export async function runPostinstall(env: NodeJS.ProcessEnv = process.env, io: P
     }
     if (cannotRun.has(error.exitCode) && !force) {
       const hint = error.hint.split('\n')[0]!.replace(/,? or [^,;]*:$/, '');
-      io.out(`wsgi-httpd: not built: ${oneLine(error.message)} (fix: ${hint}); once fixed, run: ${later}  (or set WSGI_HTTPD_FORCE_BUILD=1 to make npm install fail instead)`);
+      io.out(
+        `wsgi-httpd: not built: ${oneLine(error.message)} (fix: ${hint}); once fixed, run: ${later}  (or set WSGI_HTTPD_FORCE_BUILD=1 to make npm install fail instead)`,
+      );
       return ExitCode.ok;
     }
     if (error instanceof BuildStepError) {

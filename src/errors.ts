@@ -110,7 +110,11 @@ export class LockedError extends ToolchainError {
 /** A prefix holds no wsgi-toolchain build (locate(), info, uninstall). Exit code 2, like any usage error. */
 export class NotBuiltError extends UsageError {
   readonly prefix: string;
-  constructor(prefix: string, message = `${prefix} holds no wsgi-toolchain build`, hint = `build one first: wsgi-toolchain build --prefix ${prefix}`) {
+  constructor(
+    prefix: string,
+    message = `${prefix} holds no wsgi-toolchain build`,
+    hint = `build one first: wsgi-toolchain build --prefix ${prefix}`,
+  ) {
     super(message, hint);
     this.prefix = prefix;
   }

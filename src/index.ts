@@ -107,6 +107,10 @@ export async function locate(prefix?: string, opts: LocateOptions = {}): Promise
     return locateIn(target);
   }
   if (candidates.length > 1)
-    throw new NotBuiltError(target, `no wsgi-toolchain build in ${candidates.join(', ')}`, `build one: npx wsgi-toolchain build --prefix ${target} (or pass locate(prefix, { buildIfMissing: true }))`);
+    throw new NotBuiltError(
+      target,
+      `no wsgi-toolchain build in ${candidates.join(', ')}`,
+      `build one: npx wsgi-toolchain build --prefix ${target} (or pass locate(prefix, { buildIfMissing: true }))`,
+    );
   throw firstError;
 }

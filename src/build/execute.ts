@@ -77,7 +77,13 @@ function componentTasks(component: PlannedComponent, plan: Plan, base: Omit<Step
             task: async (ctx2, task) => {
               const file = join(patch.dir, patch.file);
               const actual = await sha256File(file).catch(() => 'missing');
-              if (actual !== patch.sha256) throw new ChecksumError(file, patch.sha256, actual, 'the patch file differs from the one pinned in the recipe: restore it, or update the recipe\'s sha256 if the change is intended');
+              if (actual !== patch.sha256)
+                throw new ChecksumError(
+                  file,
+                  patch.sha256,
+                  actual,
+                  "the patch file differs from the one pinned in the recipe: restore it, or update the recipe's sha256 if the change is intended",
+                );
               return (apply.task as (c: Context, t: typeof task) => Promise<void>)(ctx2, task);
             },
           },
@@ -108,7 +114,10 @@ function componentTasks(component: PlannedComponent, plan: Plan, base: Omit<Step
                   missing.push(file);
                 }
               }
-              logHeader(base.log, `${label('check')}: ${component.locked.provides.length - missing.length}/${component.locked.provides.length} expected files present`);
+              logHeader(
+                base.log,
+                `${label('check')}: ${component.locked.provides.length - missing.length}/${component.locked.provides.length} expected files present`,
+              );
               if (missing.length > 0)
                 throw new BuildStepError(
                   `${component.name} ${component.version} installed without ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`,
@@ -203,7 +212,15 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
 
     const sourceIndex = options.sourcesDirs.length > 0 ? await indexSourceDirs(options.sourcesDirs) : undefined;
     // A cache hit needs no sources, so offline it needs none to be local either.
-    const local = options.offline && !fromCache ? await collectLocal(plan.components, { cacheDir: plan.cacheDir, mirrors: options.mirrors, sourceIndex, log: (line) => log.write(line + '\n') }) : new Map<string, AcquireResult>();
+    const local =
+      options.offline && !fromCache
+        ? await collectLocal(plan.components, {
+            cacheDir: plan.cacheDir,
+            mirrors: options.mirrors,
+            sourceIndex,
+            log: (line) => log.write(`${line}\n`),
+          })
+        : new Map<string, AcquireResult>();
     const keySets = options.verifySignatures ? await loadSigningKeys(options.recipesDirs) : [];
     const tasks = new Listr<Context, 'default' | 'simple', 'simple'>(
       [
@@ -230,23 +247,25 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
                         sub.output = formatProgress(p.transferred, p.total, Date.now() - ttyStart.at);
                       }
                     : lines;
-                  const result = local.get(c.name) ?? await acquireArtifact({
-                    download: { env: options.env },
-                    component: c.name,
-                    version: c.version,
-                    artifacts: c.locked.artifacts,
-                    mirrorPath: c.locked.mirrorPath,
-                    mirrors: options.mirrors,
-                    sourceIndex,
-                    offline: options.offline,
-                    cacheDir: plan.cacheDir,
-                    signal: controller.signal,
-                    onAttempt: (a: { url: string; outcome: string }) => log.write(`download ${c.name}: ${a.url}: ${a.outcome}\n`),
-                    onProgress,
-                  }).catch((error: unknown) => {
-                    ctx2.downloadErrors.push(error);
-                    throw error;
-                  });
+                  const result =
+                    local.get(c.name) ??
+                    (await acquireArtifact({
+                      download: { env: options.env },
+                      component: c.name,
+                      version: c.version,
+                      artifacts: c.locked.artifacts,
+                      mirrorPath: c.locked.mirrorPath,
+                      mirrors: options.mirrors,
+                      sourceIndex,
+                      offline: options.offline,
+                      cacheDir: plan.cacheDir,
+                      signal: controller.signal,
+                      onAttempt: (a: { url: string; outcome: string }) => log.write(`download ${c.name}: ${a.url}: ${a.outcome}\n`),
+                      onProgress,
+                    }).catch((error: unknown) => {
+                      ctx2.downloadErrors.push(error);
+                      throw error;
+                    }));
                   lines?.done();
                   log.write(`download ${c.name}: using ${result.path} (${result.origin})\n`);
                   const keys = options.verifySignatures ? keysFor(c.name, keySets) : undefined;
@@ -336,7 +355,10 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
             const stats = await relocateTree(cachedBuild.tree, cachedBuild.placeholder, layout.root);
             await touchBuild(plan.cacheDir, cachedBuild);
             const seconds = ((Date.now() - t0) / 1000).toFixed(1);
-            logHeader(log, `install: ${stats.files} files (${(stats.bytes / 1e6).toFixed(1)} MB) relocated in ${seconds}s: ${stats.textFiles} text and ${stats.binaryFiles} binary files rewritten, ${stats.runpaths} RUNPATHs made $ORIGIN-relative`);
+            logHeader(
+              log,
+              `install: ${stats.files} files (${(stats.bytes / 1e6).toFixed(1)} MB) relocated in ${seconds}s: ${stats.textFiles} text and ${stats.binaryFiles} binary files rewritten, ${stats.runpaths} RUNPATHs made $ORIGIN-relative`,
+            );
             task.title = `Installed into ${layout.root} (${stats.files} files, ${stats.textFiles + stats.binaryFiles} relocated, ${seconds} s)`;
           },
         },
@@ -361,7 +383,10 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
           enabled: () => options.pythonPackage !== false && !plan.lock.systemApache,
           task: async (_, task) => {
             const result = await installModWsgiPackage({ ...plan, layout }, options, sourceIndex, base);
-            logHeader(log, `python package: ${result.expressPath} via ${result.method}${result.compiled ? '' : ' (the Apache module was reused, nothing compiled)'} in ${result.seconds.toFixed(1)}s`);
+            logHeader(
+              log,
+              `python package: ${result.expressPath} via ${result.method}${result.compiled ? '' : ' (the Apache module was reused, nothing compiled)'} in ${result.seconds.toFixed(1)}s`,
+            );
             task.title = `Python package: ${result.expressPath} (${result.method}, ${result.compiled ? 'compiled' : 'module reused'}, ${result.seconds.toFixed(1)} s)`;
           },
         },
@@ -378,7 +403,7 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
               lock: plan.lock,
               timings: ctx2.timings,
             };
-            await writeFileAtomic(layout.manifestFile, JSON.stringify(manifest, null, 2) + '\n');
+            await writeFileAtomic(layout.manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);
             const previous = await inspectPrefix(layout.prefix);
             await activateStack(layout, serializeLock(plan.lock), previous.liveStackId);
             activated = true;
@@ -473,4 +498,3 @@ async function removeEmptyParents(root: string, prefix: string): Promise<void> {
     }
   }
 }
-

@@ -10,8 +10,6 @@ import { run } from '../util/run.js';
  * extra slots for parallel jobs through --jobserver-auth, and returns them itself.
  */
 export class JobServer {
-  private waiters = 0;
-
   private constructor(
     readonly jobs: number,
     private readonly fifo: string,
@@ -32,19 +30,14 @@ export class JobServer {
   /** Takes one slot, waiting (without blocking the event loop) until one is free. */
   async acquire(signal?: AbortSignal): Promise<void> {
     const byte = Buffer.alloc(1);
-    this.waiters++;
-    try {
-      for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
-        if (signal?.aborted) throw signal.reason ?? new Error('aborted');
-        try {
-          if (readSync(this.fd, byte, 0, 1, null) === 1) return;
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
-        }
-        await new Promise((r) => setTimeout(r, delay));
+    for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+      if (signal?.aborted) throw signal.reason ?? new Error('aborted');
+      try {
+        if (readSync(this.fd, byte, 0, 1, null) === 1) return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
       }
-    } finally {
-      this.waiters--;
+      await new Promise((r) => setTimeout(r, delay));
     }
   }
 

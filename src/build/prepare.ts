@@ -53,12 +53,15 @@ async function findSystemApache(options: BuildOptions): Promise<{ apxs: string; 
   const apxs = options.apxs ?? (await which('apxs', options.env)) ?? (await which('apxs2', options.env));
   if (!apxs) {
     throw new PrerequisiteError(
-      '--httpd system needs the system Apache\'s apxs, and none is on PATH',
+      "--httpd system needs the system Apache's apxs, and none is on PATH",
       'install apache2-dev (Debian/Ubuntu) or httpd-devel (RHEL/Fedora), or pass --apxs PATH',
     );
   }
   const layout = await layoutFromApxs(resolvePath(apxs)).catch((error: Error) => {
-    throw new PrerequisiteError(`--apxs ${apxs} does not describe a usable Apache: ${error.message}`, 'install apache2-dev (Debian/Ubuntu) or httpd-devel (RHEL/Fedora), or pass --apxs PATH of a working apxs');
+    throw new PrerequisiteError(
+      `--apxs ${apxs} does not describe a usable Apache: ${error.message}`,
+      'install apache2-dev (Debian/Ubuntu) or httpd-devel (RHEL/Fedora), or pass --apxs PATH of a working apxs',
+    );
   });
   return { apxs: resolvePath(apxs), httpd: layout.httpd, version: layout.version ?? 'unknown' };
 }
@@ -92,7 +95,11 @@ async function checkedLock(lock: Lock, file: string, options: BuildOptions, pyth
   if (lock.features.ssl && !facts.hasOpensslHeaders) decideFeatures({ ...options, ssl: 'yes' }, facts);
   if (!lock.features.expat && !facts.hasExpatHeaders) decideFeatures({ ...options, expat: 'system' }, facts);
   // The compiler may differ from the one recorded; the build key includes it, so a cache entry never mixes them.
-  return { ...lock, python: { ...lock.python, executable: python.executable }, compiler: { cc: facts.cc ?? 'cc', version: facts.ccVersion ?? 'unknown' } };
+  return {
+    ...lock,
+    python: { ...lock.python, executable: python.executable },
+    compiler: { cc: facts.cc ?? 'cc', version: facts.ccVersion ?? 'unknown' },
+  };
 }
 
 /** The Python an archive was built for must be here, at the same path, with the same version and ABI. */
@@ -150,8 +157,8 @@ export async function prepareBuild(options: BuildOptions): Promise<Prepared> {
   const lock = archive
     ? archive.lock
     : fileLock
-    ? await checkedLock(fileLock, options.lockFile!, options, python, facts)
-    : await lockFromRecipes(options, python, facts);
+      ? await checkedLock(fileLock, options.lockFile!, options, python, facts)
+      : await lockFromRecipes(options, python, facts);
 
   let stackId = buildKey(lock).slice(0, 16);
   if (options.force && state.liveStackId === stackId) stackId = `${stackId}-${randomBytes(2).toString('hex')}`;
@@ -191,7 +198,7 @@ export function prerequisiteFailure(blockers: Check[]): PrerequisiteError | unde
     `${first.title}: ${first.detail}`,
     first.fix
       ? `install it: ${first.fix.debian} (Debian/Ubuntu), ${first.fix.rhel} (RHEL/Fedora), ${first.fix.macos} (macOS)`
-      : first.hint ?? "run 'wsgi-toolchain doctor' for details",
+      : (first.hint ?? "run 'wsgi-toolchain doctor' for details"),
   );
 }
 

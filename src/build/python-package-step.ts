@@ -15,7 +15,7 @@ import { runBuildCommand, type StepContext } from './step-runner.js';
 /** The mod_wsgi Python package goes into the venv itself when the prefix is that Python's virtualenv. */
 export function pythonPackageTarget(plan: Plan): 'venv' | { dir: string } {
   const { prefix, root } = plan.layout;
-  const inVenv = existsSync(join(prefix, 'pyvenv.cfg')) && plan.lock.python.executable.startsWith(prefix + '/');
+  const inVenv = existsSync(join(prefix, 'pyvenv.cfg')) && plan.lock.python.executable.startsWith(`${prefix}/`);
   // Elsewhere: inside the stack, so it is switched and removed together with the Apache it belongs to.
   return inVenv ? 'venv' : { dir: join(root, 'python') };
 }
@@ -59,17 +59,17 @@ export async function installModWsgiPackage(
   const sourceDir = await modWsgiSource(plan, options, sourceIndex, context);
   try {
     return await installPythonPackage({
-    sourceDir,
-    python: plan.lock.python.executable,
-    apxs: join(plan.layout.root, 'bin', 'apxs'),
-    target: pythonPackageTarget(plan),
-    prefix: plan.layout.prefix,
-    stableRoot: { from: plan.layout.root, to: plan.layout.link },
-    reuseModule: join(plan.layout.root, 'modules', 'mod_wsgi.so'),
-    log: (line) => context.log.write(`python-package: ${line}\n`),
-    logFile: context.logFile,
-    signal: context.signal,
-    env: options.env,
+      sourceDir,
+      python: plan.lock.python.executable,
+      apxs: join(plan.layout.root, 'bin', 'apxs'),
+      target: pythonPackageTarget(plan),
+      prefix: plan.layout.prefix,
+      stableRoot: { from: plan.layout.root, to: plan.layout.link },
+      reuseModule: join(plan.layout.root, 'modules', 'mod_wsgi.so'),
+      log: (line) => context.log.write(`python-package: ${line}\n`),
+      logFile: context.logFile,
+      signal: context.signal,
+      env: options.env,
     });
   } finally {
     await rm(scratchDir(plan), { recursive: true, force: true });

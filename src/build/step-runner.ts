@@ -72,7 +72,9 @@ async function runHoldingSlot(label: string, argv: string[], cwd: string, extraE
     extraEnv = { ...extraEnv, ...client.env };
     extraFds = client.extraFds;
   }
-  const envText = Object.entries(extraEnv).map(([k, v]) => `${k}=${v} `).join('');
+  const envText = Object.entries(extraEnv)
+    .map(([k, v]) => `${k}=${v} `)
+    .join('');
   logHeader(context.log, `${label}: (cd ${cwd} && ${envText}${argv.join(' ')})`);
   const tail: string[] = [];
   const started = Date.now();
@@ -95,7 +97,7 @@ async function runHoldingSlot(label: string, argv: string[], cwd: string, extraE
     context.log.write(`${message}\n`);
     throw new BuildStepError(
       `${label} could not start ${argv[0]}: ${message}`,
-      hintFor(message + ' ' + argv[0] + ': not found', `check that ${argv[0]} is installed and on PATH`),
+      hintFor(`${message} ${argv[0]}: not found`, `check that ${argv[0]} is installed and on PATH`),
       context.logFile,
       [],
     );

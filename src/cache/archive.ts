@@ -161,7 +161,7 @@ export async function packPrefix(options: { prefix: string; output: string; cach
         manifest.bytes += (await stat(from)).size;
       }
     }
-    await writeFile(join(scratch, top, manifestName), JSON.stringify(manifest, null, 2) + '\n');
+    await writeFile(join(scratch, top, manifestName), `${JSON.stringify(manifest, null, 2)}\n`);
     await mkdir(dirname(output), { recursive: true });
     await createTar({ file: partial, cwd: scratch, gzip: true, portable: true }, [top]);
     await rename(partial, output);
@@ -183,7 +183,10 @@ export async function packPrefix(options: { prefix: string; output: string; cach
 }
 
 function notAnArchive(file: string, why: string): UsageError {
-  return new UsageError(`${file} is not a wsgi-toolchain archive: ${why}`, "pass a file written by 'wsgi-toolchain pack --prefix P --output FILE.tar.gz'");
+  return new UsageError(
+    `${file} is not a wsgi-toolchain archive: ${why}`,
+    "pass a file written by 'wsgi-toolchain pack --prefix P --output FILE.tar.gz'",
+  );
 }
 
 function checkManifest(file: string, value: unknown): ArchiveManifest {
@@ -192,7 +195,12 @@ function checkManifest(file: string, value: unknown): ArchiveManifest {
   if (typeof m.key !== 'string' || typeof m.placeholder !== 'string' || !m.lock || typeof m.files !== 'object' || typeof m.symlinks !== 'object')
     throw notAnArchive(file, 'its manifest lacks the key, placeholder, lock or file list');
   if (buildKey(m.lock) !== m.key)
-    throw new ChecksumError(`${manifestName} in ${file}`, m.key, buildKey(m.lock), 'the lock in the archive does not match its build key: the archive was changed after it was packed; pack it again');
+    throw new ChecksumError(
+      `${manifestName} in ${file}`,
+      m.key,
+      buildKey(m.lock),
+      'the lock in the archive does not match its build key: the archive was changed after it was packed; pack it again',
+    );
   return m as ArchiveManifest;
 }
 
@@ -239,7 +247,11 @@ export async function readArchiveManifest(file: string): Promise<ArchiveManifest
  * the tree into the build cache as the entry for its key. An entry that is already there is kept (same key, same
  * build); the archive is still checked. Returns the cache entry and the manifest.
  */
-export async function importArchive(file: string, cacheDir: string, expectedKey?: string): Promise<{ entry: CachedBuild; manifest: ArchiveManifest; files: number }> {
+export async function importArchive(
+  file: string,
+  cacheDir: string,
+  expectedKey?: string,
+): Promise<{ entry: CachedBuild; manifest: ArchiveManifest; files: number }> {
   const path = resolve(file);
   const scratch = await scratchDir(cacheDir, 'import');
   try {
@@ -252,7 +264,8 @@ export async function importArchive(file: string, cacheDir: string, expectedKey?
       if (error instanceof ToolchainError) throw error;
       throw notAnArchive(path, `it has no readable ${manifestName}`);
     }
-    if (expectedKey && manifest.key !== expectedKey) throw notAnArchive(path, `it holds build ${manifest.key.slice(0, 16)}, not ${expectedKey.slice(0, 16)}`);
+    if (expectedKey && manifest.key !== expectedKey)
+      throw notAnArchive(path, `it holds build ${manifest.key.slice(0, 16)}, not ${expectedKey.slice(0, 16)}`);
     const tree = join(unpacked, 'tree');
     const tampered = (rel: string, expected: string, actual: string) =>
       new ChecksumError(
@@ -267,7 +280,8 @@ export async function importArchive(file: string, cacheDir: string, expectedKey?
       seen.add(entry.rel);
       if (entry.kind === 'symlink') {
         const target = await readlink(join(tree, entry.rel));
-        if (manifest.symlinks[entry.rel] !== target) throw tampered(entry.rel, `a link to ${manifest.symlinks[entry.rel] ?? '(nothing)'}`, `a link to ${target}`);
+        if (manifest.symlinks[entry.rel] !== target)
+          throw tampered(entry.rel, `a link to ${manifest.symlinks[entry.rel] ?? '(nothing)'}`, `a link to ${target}`);
         continue;
       }
       const expected = manifest.files[entry.rel];
@@ -294,7 +308,7 @@ export async function importArchive(file: string, cacheDir: string, expectedKey?
       components: manifest.lock.components.map((c) => ({ name: c.name, version: c.version })),
       python: `${manifest.lock.python.executable} ${manifest.lock.python.version}`,
     };
-    await writeFile(join(staged, 'meta.json'), JSON.stringify(meta, null, 2) + '\n');
+    await writeFile(join(staged, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
     await mkdir(dirname(entryDir), { recursive: true });
     await rm(entryDir, { recursive: true, force: true }); // a half-written entry (no meta.json or no tree)
     try {

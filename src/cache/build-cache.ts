@@ -52,13 +52,16 @@ export async function storeBuild(cacheDir: string, key: string, placeholderTree:
     components: lock.components.map((c) => ({ name: c.name, version: c.version })),
     python: `${lock.python.executable} ${lock.python.version}`,
   };
-  await writeFile(join(dir, 'meta.json'), JSON.stringify(meta, null, 2) + '\n');
+  await writeFile(join(dir, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
   return meta;
 }
 
 export async function touchBuild(cacheDir: string, entry: CachedBuild): Promise<void> {
   const { tree: _tree, ...meta } = entry;
-  await writeFile(join(entryDir(cacheDir, entry.key), 'meta.json'), JSON.stringify({ ...meta, lastUsedAt: new Date().toISOString() }, null, 2) + '\n');
+  await writeFile(
+    join(entryDir(cacheDir, entry.key), 'meta.json'),
+    `${JSON.stringify({ ...meta, lastUsedAt: new Date().toISOString() }, null, 2)}\n`,
+  );
 }
 
 export async function listBuilds(cacheDir: string): Promise<CachedBuild[]> {
@@ -69,7 +72,9 @@ export async function listBuilds(cacheDir: string): Promise<CachedBuild[]> {
     return [];
   }
   const entries = await Promise.all(keys.map((key) => lookupBuild(cacheDir, key)));
-  return entries.filter((e): e is CachedBuild => e !== undefined).sort((a, b) => (a.lastUsedAt ?? a.createdAt) < (b.lastUsedAt ?? b.createdAt) ? 1 : -1);
+  return entries
+    .filter((e): e is CachedBuild => e !== undefined)
+    .sort((a, b) => ((a.lastUsedAt ?? a.createdAt) < (b.lastUsedAt ?? b.createdAt) ? 1 : -1));
 }
 
 /** Keeps the `keep` most recently used builds (and downloads untouched); returns what was removed. */

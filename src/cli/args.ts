@@ -60,7 +60,8 @@ export function parseFlags(argv: string[]) {
 function positiveInt(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag} ${value} is not a whole number`, `pass ${flag} a number such as ${flag === '--jobs' ? 2 : 30}`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new UsageError(`${flag} ${value} is not a whole number`, `pass ${flag} a number such as ${flag === '--jobs' ? 2 : 30}`);
   return n;
 }
 
@@ -71,9 +72,14 @@ export function defaultPrefix(env: NodeJS.ProcessEnv): string | undefined {
 export function buildOptionsFrom(values: ParsedFlags, env: NodeJS.ProcessEnv, requirePrefix = true): BuildOptions {
   const prefix = values.prefix ?? defaultPrefix(env);
   if (!prefix && requirePrefix)
-    throw new UsageError('no --prefix given', 'pass --prefix DIR (a virtualenv or any directory), or set WSGI_HTTPD_PREFIX, or activate a virtualenv');
-  if (values['with-ssl'] && values['without-ssl']) throw new UsageError('--with-ssl and --without-ssl contradict each other', 'pass only one of them');
-  if (values['with-expat'] && values['without-expat']) throw new UsageError('--with-expat and --without-expat contradict each other', 'pass only one of them');
+    throw new UsageError(
+      'no --prefix given',
+      'pass --prefix DIR (a virtualenv or any directory), or set WSGI_HTTPD_PREFIX, or activate a virtualenv',
+    );
+  if (values['with-ssl'] && values['without-ssl'])
+    throw new UsageError('--with-ssl and --without-ssl contradict each other', 'pass only one of them');
+  if (values['with-expat'] && values['without-expat'])
+    throw new UsageError('--with-expat and --without-expat contradict each other', 'pass only one of them');
   const options = defaultBuildOptions(prefix ?? '.', env);
   for (const [flag, component] of Object.entries(versionFlags)) {
     const value = (values as Record<string, unknown>)[flag];
@@ -83,9 +89,15 @@ export function buildOptionsFrom(values: ParsedFlags, env: NodeJS.ProcessEnv, re
     }
   }
   if (values['from-archive'] && (values.lock || Object.keys(options.versions).length > 0))
-    throw new UsageError('--from-archive installs exactly the build in the archive, so --lock and version flags cannot be combined with it', 'drop --lock and the version flags');
+    throw new UsageError(
+      '--from-archive installs exactly the build in the archive, so --lock and version flags cannot be combined with it',
+      'drop --lock and the version flags',
+    );
   if (values.lock && Object.keys(options.versions).length > 0)
-    throw new UsageError('--lock builds exactly the locked versions, so version flags cannot be combined with it', 'drop the version flags, or write a new lock with them');
+    throw new UsageError(
+      '--lock builds exactly the locked versions, so version flags cannot be combined with it',
+      'drop the version flags, or write a new lock with them',
+    );
   return {
     ...options,
     python: values.python,

@@ -19,7 +19,7 @@ import { uninstallCommand } from './commands/uninstall.js';
 import { serveCommand } from './commands/serve.js';
 import { splitServeArgv } from '../serve/serve.js';
 
-const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 const json = (value: unknown) => out(JSON.stringify(value, null, 2));
 
 async function build(values: ParsedFlags): Promise<number> {
@@ -31,13 +31,13 @@ async function build(values: ParsedFlags): Promise<number> {
     else {
       out(formatPlan(plan));
       if (prepared.upToDate) out(`\n(up to date: a real build would do nothing)`);
-      if (prepared.blockers.length) out('\nThe build would stop here:\n' + formatDoctor(prepared.blockers));
+      if (prepared.blockers.length) out(`\nThe build would stop here:\n${formatDoctor(prepared.blockers)}`);
     }
     return ExitCode.ok;
   }
   const blocked = prepared.upToDate ? undefined : prerequisiteFailure(prepared.blockers);
   if (blocked) {
-    process.stderr.write(formatDoctor(prepared.checks) + '\n');
+    process.stderr.write(`${formatDoctor(prepared.checks)}\n`);
     throw blocked;
   }
   let report: BuildReport;
@@ -69,16 +69,16 @@ async function list(values: ParsedFlags): Promise<number> {
   const rows = [...recipes.values()].map((r) => ({
     name: r.name,
     default: r.defaultVersion,
-    versions: Object.keys(r.versions).sort(compareVersionsDescending).map((v) => ({
-      version: v,
-      files: r.versions[v]!.artifacts.map((a) => a.file),
-      requires: r.versions[v]!.requires ?? {},
-    })),
+    versions: Object.keys(r.versions)
+      .sort(compareVersionsDescending)
+      .map((v) => ({
+        version: v,
+        files: r.versions[v]!.artifacts.map((a) => a.file),
+        requires: r.versions[v]!.requires ?? {},
+      })),
   }));
   if (values.json) json(rows);
-  else
-    for (const r of rows)
-      out(`${r.name.padEnd(9)} ${r.versions.map((v) => (v.version === r.default ? `${v.version}*` : v.version)).join('  ')}`);
+  else for (const r of rows) out(`${r.name.padEnd(9)} ${r.versions.map((v) => (v.version === r.default ? `${v.version}*` : v.version)).join('  ')}`);
   return ExitCode.ok;
 }
 
@@ -101,7 +101,10 @@ async function verify(values: ParsedFlags): Promise<number> {
   if (!prefix && !values.apxs) throw new UsageError('no --prefix given', 'pass --prefix DIR of a wsgi-toolchain build');
   const result = await verifyPrefix({ prefix: prefix ? resolvePath(prefix) : undefined, apxs: values.apxs, python: values.python });
   if (values.json) json(result);
-  else out(`ok: GET ${result.url} -> ${result.status} from ${result.httpdVersion} (${result.mpm} MPM), Python ${result.pythonVersion}\n${result.body.trim()}`);
+  else
+    out(
+      `ok: GET ${result.url} -> ${result.status} from ${result.httpdVersion} (${result.mpm} MPM), Python ${result.pythonVersion}\n${result.body.trim()}`,
+    );
   return ExitCode.ok;
 }
 
@@ -114,7 +117,9 @@ function printError(error: unknown): number {
     process.stderr.write(`wsgi-toolchain: error: ${error.message} (fix: ${error.hint})\n`);
     return error.exitCode;
   }
-  process.stderr.write(`wsgi-toolchain: internal error: ${(error as Error)?.stack ?? String(error)}\n(please report this with the command you ran)\n`);
+  process.stderr.write(
+    `wsgi-toolchain: internal error: ${(error as Error)?.stack ?? String(error)}\n(please report this with the command you ran)\n`,
+  );
   return ExitCode.internal;
 }
 
@@ -145,12 +150,18 @@ export async function main(argv: string[]): Promise<number> {
         return await doctor(values);
       case 'verify':
         return await verify(values);
-      case 'info': return await infoCommand(values);
-      case 'uninstall': return await uninstallCommand(values);
-      case 'serve': return await serveCommand(values, serveSplit?.rest ?? []);
-      case 'fetch': return await (await import('./commands/fetch.js')).fetchCommand(values);
-      case 'pack': return await (await import('./commands/pack.js')).packCommand(values);
-      case 'cache': return await (await import('./commands/cache.js')).cacheCommand(values, positionals[1]);
+      case 'info':
+        return await infoCommand(values);
+      case 'uninstall':
+        return await uninstallCommand(values);
+      case 'serve':
+        return await serveCommand(values, serveSplit?.rest ?? []);
+      case 'fetch':
+        return await (await import('./commands/fetch.js')).fetchCommand(values);
+      case 'pack':
+        return await (await import('./commands/pack.js')).packCommand(values);
+      case 'cache':
+        return await (await import('./commands/cache.js')).cacheCommand(values, positionals[1]);
       default:
         throw new UsageError(`unknown command "${command}"`, "run 'wsgi-toolchain --help' for the commands");
     }

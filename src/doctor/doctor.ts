@@ -110,11 +110,7 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<{ checks: Che
       ? Promise.resolve(opts.python)
       : detectPython({ prefix, env }).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))));
 
-  const [facts, python, execProbe] = await Promise.all([
-    gatherFacts(env, buildDir, prefix),
-    pythonPromise,
-    (opts.probeExec ?? probeExec)(buildDir),
-  ]);
+  const [facts, python, execProbe] = await Promise.all([gatherFacts(env, buildDir, prefix), pythonPromise, (opts.probeExec ?? probeExec)(buildDir)]);
 
   const checks: Check[] = [
     ...toolChecks(facts, env),
@@ -175,7 +171,7 @@ export async function gatherFacts(env: NodeJS.ProcessEnv, buildDir: string, pref
       hasHeader('zlib.h'),
       compile('#include <openssl/opensslv.h>\nwsgi_httpd_openssl OPENSSL_VERSION_TEXT\n', ['-E', '-P']),
     ]);
-    facts.ccVersion = version?.code === 0 ? (version.stdout.split('\n')[0]?.trim() || null) : null;
+    facts.ccVersion = version?.code === 0 ? version.stdout.split('\n')[0]?.trim() || null : null;
     facts.headersChecked = true;
     facts.hasExpatHeaders = expat;
     facts.hasOpensslHeaders = openssl;
@@ -325,7 +321,7 @@ export function pythonChecks(python: PythonInfo | Error | undefined, prefixVenv?
       },
     ];
   }
-  const mm = python.majorMinor ?? (/^(\d+\.\d+)/.exec(python.version)?.[1] ?? '3');
+  const mm = python.majorMinor ?? /^(\d+\.\d+)/.exec(python.version)?.[1] ?? '3';
   const checks: Check[] = [
     {
       id: 'python',
@@ -500,5 +496,5 @@ export function formatDoctor(checks: Check[]): string {
     }
     if (check.hint) lines.push(`${indent}hint: ${check.hint}`);
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }

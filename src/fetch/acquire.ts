@@ -263,7 +263,8 @@ export async function acquireArtifact(opts: AcquireOptions): Promise<AcquireResu
     } catch (error) {
       if (error instanceof CacheWriteError) throw error;
       if (error instanceof ChecksumError) mismatch ??= { error, file: artifact.file };
-      else if (!(error instanceof DownloadError)) throw error; // aborted, or a bug
+      else if (!(error instanceof DownloadError))
+        throw error; // aborted, or a bug
       else if (error.hint.startsWith(tlsHint)) certificateRefused = true;
     }
   }
@@ -324,7 +325,12 @@ export async function collectLocal(
       continue;
     }
     if (corrupt)
-      throw new ChecksumError(corrupt.path, corrupt.expected, corrupt.actual, 'the cached copy is corrupt and was deleted; nothing was extracted. Run again with network access, or pass --sources DIR holding the published file');
+      throw new ChecksumError(
+        corrupt.path,
+        corrupt.expected,
+        corrupt.actual,
+        'the cached copy is corrupt and was deleted; nothing was extracted. Run again with network access, or pass --sources DIR holding the published file',
+      );
     missing.push(missingFor({ component: c.name, version: c.version, artifacts: c.locked.artifacts, cacheDir: opts.cacheDir }));
   }
   if (missing.length > 0) throw offlineError(missing);

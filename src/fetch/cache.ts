@@ -6,7 +6,7 @@ import envPaths from 'env-paths';
  * directory (`~/.cache/wsgi-httpd` on Linux, honouring XDG_CACHE_HOME).
  */
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  const override = env['WSGI_HTTPD_CACHE_DIR'];
+  const override = env.WSGI_HTTPD_CACHE_DIR;
   if (override && override.trim() !== '') return override;
   return envPaths('wsgi-httpd', { suffix: '' }).cache;
 }

@@ -92,8 +92,7 @@ export const downloadHint =
   'or pass --mirror URL for a reachable mirror with the upstream layout; ' +
   'or run `wsgi-toolchain fetch` on a machine that has access and pass the files with --sources DIR';
 
-export const tlsHint =
-  'a certificate was refused: behind a TLS-inspecting proxy, point NODE_EXTRA_CA_CERTS at its CA certificate (PEM)';
+export const tlsHint = 'a certificate was refused: behind a TLS-inspecting proxy, point NODE_EXTRA_CA_CERTS at its CA certificate (PEM)';
 
 type AttemptResult =
   | { kind: 'ok'; bytes: number }
@@ -193,7 +192,7 @@ export async function downloadVerified(opts: DownloadOptions): Promise<DownloadR
             // A redirect may cross from a proxied host to a NO_PROXY one, or the reverse.
             options.agent = agentsFor(options.url as URL, env, { connectTimeout: timeouts.connect }) ?? {};
             const range = start > 0 ? `bytes=${start}-` : undefined;
-            if (range) options.headers['range'] = range;
+            if (range) options.headers.range = range;
           },
         ],
       },

@@ -55,7 +55,7 @@ export function isNoProxy(url: URL, noProxy: string | undefined): boolean {
       const bits = Number(cidr[2]);
       if (base === undefined || target === undefined || bits > 32) continue;
       const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-      if (((base & mask) >>> 0) === ((target & mask) >>> 0)) return true;
+      if ((base & mask) >>> 0 === (target & mask) >>> 0) return true;
       continue;
     }
     entry = entry.replace(/^\*?\./, '');
@@ -160,7 +160,7 @@ export class HttpsTunnelAgent extends https.Agent {
       }
       const statusLine = buffered.subarray(0, buffered.indexOf('\r\n')).toString('latin1');
       const status = /^HTTP\/1\.[01] (\d{3})/.exec(statusLine);
-      if (!status || status[1] !== '200') {
+      if (status?.[1] !== '200') {
         const code = status ? Number(status[1]) : undefined;
         finish(new ProxyError(`proxy ${this.proxy.host} refused CONNECT ${authority}: ${statusLine || 'no status line'}`, code));
         return;
@@ -213,16 +213,9 @@ export class HttpForwardAgent extends http.Agent {
     (http.Agent.prototype as unknown as { addRequest(r: http.ClientRequest, o: object): void }).addRequest.call(this, request, proxied);
   }
 
-  createConnection(
-    options: http.ClientRequestArgs,
-    callback?: (error: Error | null, stream: Duplex) => void,
-  ): Duplex | null | undefined {
+  createConnection(options: http.ClientRequestArgs, callback?: (error: Error | null, stream: Duplex) => void): Duplex | null | undefined {
     if (this.proxy.protocol === 'https:') return connectToProxy(this.proxy);
-    return (http.Agent.prototype as unknown as { createConnection(o: object, c?: unknown): Duplex }).createConnection.call(
-      this,
-      options,
-      callback,
-    );
+    return (http.Agent.prototype as unknown as { createConnection(o: object, c?: unknown): Duplex }).createConnection.call(this, options, callback);
   }
 }
 
@@ -243,11 +236,17 @@ export function agentsFor(
   if (url.protocol === 'https:') {
     const key = `tunnel ${proxy.href} ${options.connectTimeout ?? ''}`;
     let agent = agentCache.get(key) as https.Agent | undefined;
-    if (!agent) agentCache.set(key, (agent = new HttpsTunnelAgent(proxy, options)));
+    if (!agent) {
+      agent = new HttpsTunnelAgent(proxy, options);
+      agentCache.set(key, agent);
+    }
     return { https: agent };
   }
   const key = `forward ${proxy.href}`;
   let agent = agentCache.get(key);
-  if (!agent) agentCache.set(key, (agent = new HttpForwardAgent(proxy)));
+  if (!agent) {
+    agent = new HttpForwardAgent(proxy);
+    agentCache.set(key, agent);
+  }
   return { http: agent };
 }

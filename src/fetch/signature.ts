@@ -69,11 +69,14 @@ function validateKeys(value: unknown, file: string): SigningKeys {
   }
   if (!Array.isArray(v.keys) || v.keys.length === 0) throw fail('"keys" must list at least one {fingerprint, uid}');
   const keys = v.keys.map((k, i) => {
-    const fingerprint = String((k as PinnedKey)?.fingerprint ?? '').replace(/\s+/g, '').toUpperCase();
+    const fingerprint = String((k as PinnedKey)?.fingerprint ?? '')
+      .replace(/\s+/g, '')
+      .toUpperCase();
     if (!fingerprintPattern.test(fingerprint)) throw fail(`keys[${i}].fingerprint must be a 40-hex-digit OpenPGP v4 fingerprint`);
     return { ...(k as PinnedKey), fingerprint };
   });
-  if (typeof v.armored !== 'string' || !v.armored.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----')) throw fail('"armored" must hold the ASCII-armored public keys');
+  if (typeof v.armored !== 'string' || !v.armored.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----'))
+    throw fail('"armored" must hold the ASCII-armored public keys');
   return { ...(v as SigningKeys), keys, origin: file };
 }
 
@@ -184,11 +187,17 @@ export async function verifySignature(opts: {
     if (await isRegularFile(gpg)) {
       const imported = await run([...base, '--import', armoredFile], { env: childEnv, signal });
       if (imported.code !== 0) {
-        throw new SignatureError(`the pinned keys in ${opts.keys.origin ?? opts.keys.name} could not be read by gpg: ${imported.stderr.trim().split('\n').at(-1)}`, 'restore the signing-key file from the package');
+        throw new SignatureError(
+          `the pinned keys in ${opts.keys.origin ?? opts.keys.name} could not be read by gpg: ${imported.stderr.trim().split('\n').at(-1)}`,
+          'restore the signing-key file from the package',
+        );
       }
       const toFile = await run([...base, '--output', keyring, '--export', ...pinned.keys()], { env: childEnv, signal });
       if (toFile.code !== 0 || !(await isRegularFile(keyring))) {
-        throw new SignatureError(`none of the pinned fingerprints of ${opts.keys.name} has a key in ${opts.keys.origin ?? 'its file'}`, 'restore the signing-key file from the package');
+        throw new SignatureError(
+          `none of the pinned fingerprints of ${opts.keys.name} has a key in ${opts.keys.origin ?? 'its file'}`,
+          'restore the signing-key file from the package',
+        );
       }
     } else {
       await writeFile(keyring, dearmorKeys(opts.keys.armored));
@@ -196,7 +205,19 @@ export async function verifySignature(opts: {
     const argv =
       tool.kind === 'gpgv'
         ? [tool.path, '--homedir', home, '--status-fd', '1', '--keyring', keyring, opts.signature, opts.file]
-        : [...base, '--no-default-keyring', '--keyring', keyring, '--trust-model', 'always', '--status-fd', '1', '--verify', opts.signature, opts.file];
+        : [
+            ...base,
+            '--no-default-keyring',
+            '--keyring',
+            keyring,
+            '--trust-model',
+            'always',
+            '--status-fd',
+            '1',
+            '--verify',
+            opts.signature,
+            opts.file,
+          ];
     const result = await run(argv, { env: childEnv, signal });
     const status = statusLines(result.stdout);
     const valid = status.find((s) => s[0] === 'VALIDSIG');
@@ -206,7 +227,10 @@ export async function verifySignature(opts: {
       const primary = (valid[10] ?? valid[1] ?? '').toUpperCase();
       const key = pinned.get(primary);
       if (!key) {
-        throw new SignatureError(`${signatureName} was made by key ${primary}, which is not pinned for ${opts.keys.components.join('/')}`, `only the keys in ${opts.keys.origin} are accepted`);
+        throw new SignatureError(
+          `${signatureName} was made by key ${primary}, which is not pinned for ${opts.keys.components.join('/')}`,
+          `only the keys in ${opts.keys.origin} are accepted`,
+        );
       }
       const date = /^\d{4}-\d\d-\d\d$/.test(valid[2] ?? '') ? valid[2]! : new Date(Number(valid[3]) * 1000).toISOString().slice(0, 10);
       return { fingerprint: primary, uid: key.uid, date };
@@ -229,7 +253,10 @@ export async function verifySignature(opts: {
       );
     }
     if (status.some((s) => s[0] === 'NODATA') || status.length === 0) {
-      throw new SignatureError(`${signatureName} is not an OpenPGP signature (${result.stderr.trim().split('\n').at(-1) ?? 'no data'})`, 'delete it and fetch the real .asc file');
+      throw new SignatureError(
+        `${signatureName} is not an OpenPGP signature (${result.stderr.trim().split('\n').at(-1) ?? 'no data'})`,
+        'delete it and fetch the real .asc file',
+      );
     }
     throw new SignatureError(
       `the signature ${signatureName} of ${name} did not verify (${status.map((s) => s[0]).join(', ')}; ${result.stderr.trim().split('\n').at(-1) ?? ''})`,
@@ -365,7 +392,9 @@ export async function acquireSignature(opts: {
 }
 
 /** Acquire + verify; a signature that fails is removed from the cache so the next run fetches it again. */
-export async function checkSignature(opts: Parameters<typeof acquireSignature>[0] & { keys: SigningKeys }): Promise<VerifiedSignature & { signature: string; origin: string }> {
+export async function checkSignature(
+  opts: Parameters<typeof acquireSignature>[0] & { keys: SigningKeys },
+): Promise<VerifiedSignature & { signature: string; origin: string }> {
   const sig = await acquireSignature(opts);
   try {
     const verified = await verifySignature({ file: opts.acquired.path, signature: sig.path, keys: opts.keys, env: opts.env, signal: opts.signal });

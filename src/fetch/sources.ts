@@ -82,7 +82,10 @@ export async function indexSourceDirs(dirs: string[]): Promise<Map<string, strin
     try {
       info = await stat(dir);
     } catch {
-      throw new UsageError(`--sources directory ${given} does not exist`, 'pass an existing directory that holds the release tarballs (any file names)');
+      throw new UsageError(
+        `--sources directory ${given} does not exist`,
+        'pass an existing directory that holds the release tarballs (any file names)',
+      );
     }
     if (!info.isDirectory()) {
       throw new UsageError(`--sources ${given} is not a directory`, 'pass the directory that holds the tarballs, not a file');

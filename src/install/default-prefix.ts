@@ -10,6 +10,6 @@ export const packagePrefix = join(packageRoot, 'prefix');
 
 /** The prefixes postinstall and `locate()` consider, in order: WSGI_HTTPD_PREFIX, VIRTUAL_ENV, the package's own. */
 export function candidatePrefixes(env: NodeJS.ProcessEnv = process.env): string[] {
-  const all = [env.WSGI_HTTPD_PREFIX, env.VIRTUAL_ENV, packagePrefix].filter((p): p is string => Boolean(p && p.trim()));
+  const all = [env.WSGI_HTTPD_PREFIX, env.VIRTUAL_ENV, packagePrefix].filter((p): p is string => Boolean(p?.trim()));
   return [...new Set(all.map((p) => resolvePath(p)))];
 }

@@ -77,7 +77,8 @@ export async function layOutDropIn(opts: DropInOptions): Promise<DropInResult> {
   const root = resolve(opts.root);
   const sitePackages = sitePackagesOf(opts);
   for (const needed of ['bin/apxs', 'bin/httpd', 'modules']) {
-    if (!(await lexists(join(root, needed)))) throw new UsageError(`${join(root, needed)} does not exist`, `build first: wsgi-toolchain build --prefix ${dirname(root)}`);
+    if (!(await lexists(join(root, needed))))
+      throw new UsageError(`${join(root, needed)} does not exist`, `build first: wsgi-toolchain build --prefix ${dirname(root)}`);
   }
   const nsDir = join(sitePackages, 'mod_wsgi_packages');
   const packageDir = join(nsDir, 'httpd');
@@ -118,7 +119,7 @@ export async function layOutDropIn(opts: DropInOptions): Promise<DropInResult> {
     await chmod(apxs, 0o755);
     created.push(apxs);
     created.push(manifest);
-    await writeFile(manifest, JSON.stringify({ tool: 'wsgi-toolchain', root, venv, created }, null, 2) + '\n', { mode: 0o644 });
+    await writeFile(manifest, `${JSON.stringify({ tool: 'wsgi-toolchain', root, venv, created }, null, 2)}\n`, { mode: 0o644 });
   } catch (error) {
     await removeCreated(created);
     throw error;
@@ -158,7 +159,7 @@ export async function uninstallDropIn(opts: { venv: string; python: PythonInfo }
   }
   // Never follow the manifest outside the virtualenv.
   const venv = resolve(opts.venv);
-  const inside = created.filter((p) => resolve(p).startsWith(venv + '/') || resolve(p).startsWith(sitePackages + '/'));
+  const inside = created.filter((p) => resolve(p).startsWith(`${venv}/`) || resolve(p).startsWith(`${sitePackages}/`));
   return removeCreated(inside);
 }
 

@@ -87,7 +87,11 @@ export async function locateIn(prefixArg: string): Promise<Located> {
     try {
       await access(file);
     } catch {
-      throw new NotBuiltError(prefix, `the build in ${prefix} is incomplete: ${file} is missing`, `rebuild it: wsgi-toolchain build --prefix ${prefix} --force`);
+      throw new NotBuiltError(
+        prefix,
+        `the build in ${prefix} is incomplete: ${file} is missing`,
+        `rebuild it: wsgi-toolchain build --prefix ${prefix} --force`,
+      );
     }
   }
   const builtFor = await configuredPrefix(join(layout.root, 'build', 'config_vars.mk'));

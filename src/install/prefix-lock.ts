@@ -16,7 +16,7 @@ interface Owner {
  * it never changes the prefix. A lock whose owner process is gone (same host) is stale and taken over.
  */
 export async function lockPrefix(cacheDir: string, prefix: string, waitMs = 0): Promise<() => Promise<void>> {
-  const dir = join(cacheDir, 'locks', createHash('sha256').update(prefix).digest('hex').slice(0, 16) + '.lock');
+  const dir = join(cacheDir, 'locks', `${createHash('sha256').update(prefix).digest('hex').slice(0, 16)}.lock`);
   await mkdir(join(cacheDir, 'locks'), { recursive: true });
   const deadline = Date.now() + waitMs;
   for (;;) {

@@ -164,7 +164,10 @@ export function chooseMethod(p: Pick<Probe, 'pip' | 'wheel' | 'setuptoolsBdistWh
 async function apxsQuery(apxs: string, names: string[], env: NodeJS.ProcessEnv): Promise<Record<string, string>> {
   const result = await run([apxs, '-q', ...names], { env });
   if (result.code !== 0) {
-    throw new PrerequisiteError(`${apxs} -q failed (exit ${result.code}): ${result.stderr.trim().split('\n').pop() ?? ''}`, 'pass the apxs of the Apache the package is built for');
+    throw new PrerequisiteError(
+      `${apxs} -q failed (exit ${result.code}): ${result.stderr.trim().split('\n').pop() ?? ''}`,
+      'pass the apxs of the Apache the package is built for',
+    );
   }
   const values = result.stdout.trim().split(';;');
   return Object.fromEntries(names.map((n, i) => [n, (values[i] ?? '').trim()]));
@@ -194,7 +197,8 @@ export async function moduleFits(module: string, version: string | undefined, ld
   if (bytes.subarray(0, 4).toString('latin1') !== '\x7fELF' && bytes.readUInt32LE(0) !== 0xfeedfacf) return `${module} is not a shared object`;
   if (!version || !bytes.includes(Buffer.from(`${version}\0`))) return `${module} is not mod_wsgi ${version ?? '(unknown version)'}`;
   if (!enableShared) return 'this Python has no shared libpython (setup.py links it its own way)';
-  if (!bytes.includes(Buffer.from(`libpython${ldVersion}.`)) && !bytes.includes(Buffer.from(`Python.framework`))) return `${module} is not linked against libpython${ldVersion}`;
+  if (!bytes.includes(Buffer.from(`libpython${ldVersion}.`)) && !bytes.includes(Buffer.from(`Python.framework`)))
+    return `${module} is not linked against libpython${ldVersion}`;
   return undefined;
 }
 
@@ -251,7 +255,8 @@ export async function installPythonPackage(opts: InstallPythonPackageOptions): P
     throw new BuildStepError(`mod_wsgi Python package: ${what}`, hint, opts.logFile ?? '', [...tail]);
   };
 
-  if (!(await targetExists(join(sourceDir, 'setup.py')))) throw new UsageError(`${sourceDir} has no setup.py`, 'pass the unpacked mod_wsgi source directory');
+  if (!(await targetExists(join(sourceDir, 'setup.py'))))
+    throw new UsageError(`${sourceDir} has no setup.py`, 'pass the unpacked mod_wsgi source directory');
   const apxs = resolve(opts.apxs);
 
   // 1. The interpreter and its build tools.
@@ -261,10 +266,13 @@ export async function installPythonPackage(opts: InstallPythonPackageOptions): P
       fail(`cannot run ${opts.python}: ${error.message}`, 'pass the Python mod_wsgi was built for'),
     );
     const line = result.stdout.split('\n').find((l) => l.startsWith('WSGI_TOOLCHAIN_PROBE '));
-    if (result.code !== 0 || !line) fail(`${opts.python} did not answer (exit ${result.code}): ${result.stderr.trim().split('\n').pop() ?? ''}`, 'pass a working Python 3');
+    if (result.code !== 0 || !line)
+      fail(`${opts.python} did not answer (exit ${result.code}): ${result.stderr.trim().split('\n').pop() ?? ''}`, 'pass a working Python 3');
     probe = JSON.parse(line!.slice('WSGI_TOOLCHAIN_PROBE '.length)) as Probe;
   }
-  log(`python ${opts.python}: ${probe.version}${probe.isVenv ? ` (virtualenv ${probe.prefix})` : ''}, setuptools ${probe.setuptools ?? 'missing'}, wheel ${probe.wheel ?? (probe.setuptoolsBdistWheel ? 'built into setuptools' : 'missing')}, pip ${probe.pip ?? 'missing'}`);
+  log(
+    `python ${opts.python}: ${probe.version}${probe.isVenv ? ` (virtualenv ${probe.prefix})` : ''}, setuptools ${probe.setuptools ?? 'missing'}, wheel ${probe.wheel ?? (probe.setuptoolsBdistWheel ? 'built into setuptools' : 'missing')}, pip ${probe.pip ?? 'missing'}`,
+  );
   if (!probe.setuptools) {
     throw new PrerequisiteError(
       `${opts.python} has no setuptools, which mod_wsgi's setup.py needs (nothing is downloaded)`,
@@ -274,7 +282,10 @@ export async function installPythonPackage(opts: InstallPythonPackageOptions): P
     );
   }
   if (opts.target === 'venv' && !probe.isVenv) {
-    throw new UsageError(`${opts.python} is not a virtualenv's interpreter, so there is no virtualenv to install mod_wsgi-express into`, 'install into a directory (target {dir}) with a launcher instead');
+    throw new UsageError(
+      `${opts.python} is not a virtualenv's interpreter, so there is no virtualenv to install mod_wsgi-express into`,
+      'install into a directory (target {dir}) with a launcher instead',
+    );
   }
   const method = opts.method ?? chooseMethod(probe);
 
@@ -284,7 +295,7 @@ export async function installPythonPackage(opts: InstallPythonPackageOptions): P
   const stable =
     opts.stableRoot === false
       ? undefined
-      : opts.stableRoot ?? (q.PREFIX && q.PREFIX.startsWith(join(prefix, '.wsgi-httpd', 'stacks') + '/') ? { from: q.PREFIX, to: link } : undefined);
+      : (opts.stableRoot ?? (q.PREFIX?.startsWith(`${join(prefix, '.wsgi-httpd', 'stacks')}/`) ? { from: q.PREFIX, to: link } : undefined));
 
   // 3. Reuse the Apache build's module where it fits, so setup.py compiles nothing.
   const version = await sourceVersion(sourceDir);
@@ -292,7 +303,9 @@ export async function installPythonPackage(opts: InstallPythonPackageOptions): P
   const extPath = probe.extPath && !isAbsolute(probe.extPath) ? join(sourceDir, probe.extPath) : probe.extPath;
   if (extPath) await rm(extPath, { force: true });
   if (opts.reuseModule !== false && extPath) {
-    const candidates = opts.reuseModule ? [opts.reuseModule] : [join(q.LIBEXECDIR ?? '', 'mod_wsgi.so'), join(sourceDir, 'src', 'server', '.libs', 'mod_wsgi.so')];
+    const candidates = opts.reuseModule
+      ? [opts.reuseModule]
+      : [join(q.LIBEXECDIR ?? '', 'mod_wsgi.so'), join(sourceDir, 'src', 'server', '.libs', 'mod_wsgi.so')];
     for (const candidate of candidates) {
       const why = await moduleFits(candidate, version, probe.ldVersion, probe.enableShared);
       if (why) {
@@ -314,7 +327,11 @@ export async function installPythonPackage(opts: InstallPythonPackageOptions): P
   const runStep = async (argv: string[], what: string) => {
     log(`$ APXS=${apxs} ${argv.join(' ')}`);
     const result = await run(argv, { cwd: sourceDir, env: buildEnv, onLine, signal: opts.signal });
-    if (result.code !== 0) fail(`${what} failed (exit ${result.code ?? result.signal})`, 'read the output above; the Apache module itself is built and installed, so you can also build with --no-python-package');
+    if (result.code !== 0)
+      fail(
+        `${what} failed (exit ${result.code ?? result.signal})`,
+        'read the output above; the Apache module itself is built and installed, so you can also build with --no-python-package',
+      );
     return result;
   };
   let packageParent: string;
@@ -324,11 +341,37 @@ export async function installPythonPackage(opts: InstallPythonPackageOptions): P
     if (opts.target === 'venv') {
       packageParent = probe.purelib;
       if (method === 'pip') {
-        const r = await runStep([opts.python, '-m', 'pip', '--isolated', 'install', '-v', '--no-index', '--no-deps', '--no-build-isolation', '--no-cache-dir', '--force-reinstall', sourceDir], 'pip install');
+        const r = await runStep(
+          [
+            opts.python,
+            '-m',
+            'pip',
+            '--isolated',
+            'install',
+            '-v',
+            '--no-index',
+            '--no-deps',
+            '--no-build-isolation',
+            '--no-cache-dir',
+            '--force-reinstall',
+            sourceDir,
+          ],
+          'pip install',
+        );
         outputs = r.stdout + r.stderr;
       } else {
         const r1 = await runStep([opts.python, 'setup.py', 'build'], 'setup.py build');
-        const r2 = await runStep([opts.python, 'setup.py', 'install', '--single-version-externally-managed', '--record', join(sourceDir, 'build', 'wsgi-toolchain-record.txt')], 'setup.py install');
+        const r2 = await runStep(
+          [
+            opts.python,
+            'setup.py',
+            'install',
+            '--single-version-externally-managed',
+            '--record',
+            join(sourceDir, 'build', 'wsgi-toolchain-record.txt'),
+          ],
+          'setup.py install',
+        );
         outputs = r1.stdout + r1.stderr + r2.stdout + r2.stderr;
       }
     } else {
@@ -338,13 +381,41 @@ export async function installPythonPackage(opts: InstallPythonPackageOptions): P
       staging = `${dir}.new-${randomBytes(4).toString('hex')}`;
       await mkdir(dirname(dir), { recursive: true });
       if (method === 'pip') {
-        const r = await runStep([opts.python, '-m', 'pip', '--isolated', 'install', '-v', '--no-index', '--no-deps', '--no-build-isolation', '--no-cache-dir', '--no-warn-script-location', '--target', staging, sourceDir], 'pip install --target');
+        const r = await runStep(
+          [
+            opts.python,
+            '-m',
+            'pip',
+            '--isolated',
+            'install',
+            '-v',
+            '--no-index',
+            '--no-deps',
+            '--no-build-isolation',
+            '--no-cache-dir',
+            '--no-warn-script-location',
+            '--target',
+            staging,
+            sourceDir,
+          ],
+          'pip install --target',
+        );
         outputs = r.stdout + r.stderr;
       } else {
         const r1 = await runStep([opts.python, 'setup.py', 'build'], 'setup.py build');
         const r2 = await runStep(
-          [opts.python, 'setup.py', 'install', '--single-version-externally-managed', '--record', join(sourceDir, 'build', 'wsgi-toolchain-record.txt'),
-            `--install-lib=${staging}`, `--install-scripts=${join(staging, 'bin')}`, `--install-data=${join(staging, 'data')}`, `--install-headers=${join(staging, 'include')}`],
+          [
+            opts.python,
+            'setup.py',
+            'install',
+            '--single-version-externally-managed',
+            '--record',
+            join(sourceDir, 'build', 'wsgi-toolchain-record.txt'),
+            `--install-lib=${staging}`,
+            `--install-scripts=${join(staging, 'bin')}`,
+            `--install-data=${join(staging, 'data')}`,
+            `--install-headers=${join(staging, 'include')}`,
+          ],
           'setup.py install',
         );
         outputs = r1.stdout + r1.stderr + r2.stdout + r2.stderr;
@@ -359,7 +430,8 @@ export async function installPythonPackage(opts: InstallPythonPackageOptions): P
   } finally {
     if (staging) await rm(staging, { recursive: true, force: true });
   }
-  const compiled = /building 'mod_wsgi\.server\.mod_wsgi/.test(outputs) || /^\s*(?:gcc|cc|clang|x86_64-linux-gnu-gcc)\b.*mod_wsgi\.c/m.test(outputs) || !reused;
+  const compiled =
+    /building 'mod_wsgi\.server\.mod_wsgi/.test(outputs) || /^\s*(?:gcc|cc|clang|x86_64-linux-gnu-gcc)\b.*mod_wsgi\.c/m.test(outputs) || !reused;
 
   // 5. Find what was installed; make apxs_config name the stable link instead of the stack directory.
   const apxsConfig = join(packageParent, 'mod_wsgi', 'server', 'apxs_config.py');
@@ -381,7 +453,10 @@ export async function installPythonPackage(opts: InstallPythonPackageOptions): P
   } else {
     expressPath = join(prefix, 'bin', 'mod_wsgi-express');
     // Through the stable link when the directory lies in the stack (e.g. <stack>/python): a rebuild switches it.
-    const launcherPath = stable && (packageParent === stable.from || packageParent.startsWith(stable.from + '/')) ? stable.to + packageParent.slice(stable.from.length) : packageParent;
+    const launcherPath =
+      stable && (packageParent === stable.from || packageParent.startsWith(`${stable.from}/`))
+        ? stable.to + packageParent.slice(stable.from.length)
+        : packageParent;
     await writeExecutable(expressPath, launcherScript(opts.python, launcherPath));
     checkEnv = pythonEnv(baseEnv, { PYTHONPATH: packageParent });
   }
@@ -398,18 +473,25 @@ export async function installPythonPackage(opts: InstallPythonPackageOptions): P
     httpd = parsed.httpd;
     moduleLocation = parsed.module;
   } catch {
-    fail(`the installed package does not import (exit ${check.code}): ${check.stderr.trim().split('\n').slice(-3).join(' | ')}`, 'read the output above');
+    fail(
+      `the installed package does not import (exit ${check.code}): ${check.stderr.trim().split('\n').slice(-3).join(' | ')}`,
+      'read the output above',
+    );
   }
   // Before the first activation the stable link does not exist yet, so apxs_config cannot resolve httpd through it:
   // check the httpd the link will point at instead.
   if (stable && !(await targetExists(stable.to))) {
     const pending = join(stable.from, 'bin', 'httpd');
-    if (!(await targetExists(pending))) fail(`the installed package would run ${pending}, which does not exist`, `check that ${apxs} -q BINDIR names the httpd just built`);
+    if (!(await targetExists(pending)))
+      fail(`the installed package would run ${pending}, which does not exist`, `check that ${apxs} -q BINDIR names the httpd just built`);
     httpd = join(stable.to, 'bin', 'httpd');
-  } else if (!isAbsolute(httpd) || !(await targetExists(httpd))) fail(`the installed package would run "${httpd}", which does not exist`, `check that ${apxs} -q BINDIR names the httpd just built`);
+  } else if (!isAbsolute(httpd) || !(await targetExists(httpd)))
+    fail(`the installed package would run "${httpd}", which does not exist`, `check that ${apxs} -q BINDIR names the httpd just built`);
   if (!(await targetExists(moduleLocation))) fail(`the installed package's Apache module ${moduleLocation} does not exist`, 'read the output above');
 
   const seconds = (Date.now() - started) / 1000;
-  log(`mod_wsgi Python package installed with ${method} in ${seconds.toFixed(1)} s (${compiled ? 'compiled by setup.py' : `reused ${reused}`}); mod_wsgi-express: ${expressPath}, httpd: ${httpd}`);
+  log(
+    `mod_wsgi Python package installed with ${method} in ${seconds.toFixed(1)} s (${compiled ? 'compiled by setup.py' : `reused ${reused}`}); mod_wsgi-express: ${expressPath}, httpd: ${httpd}`,
+  );
   return { expressPath, method, seconds, compiled, apxsConfig, httpd, moduleLocation, packageDir: join(packageParent, 'mod_wsgi') };
 }

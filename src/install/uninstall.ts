@@ -43,8 +43,11 @@ export async function uninstallPrefix(prefixArg: string, opts: UninstallOptions 
   const prefix = resolvePath(prefixArg);
   const env = opts.env ?? process.env;
   const dryRun = opts.dryRun ?? false;
-  if (!(await pathExists(prefix))) throw new NotBuiltError(prefix, `${prefix} does not exist, so there is nothing to uninstall`, 'check the --prefix you passed');
-  const release = dryRun ? async () => {} : await lockPrefix(resolvePath(opts.cacheDir ?? defaultCacheDir(env)), prefix, (opts.waitSeconds ?? 0) * 1000);
+  if (!(await pathExists(prefix)))
+    throw new NotBuiltError(prefix, `${prefix} does not exist, so there is nothing to uninstall`, 'check the --prefix you passed');
+  const release = dryRun
+    ? async () => {}
+    : await lockPrefix(resolvePath(opts.cacheDir ?? defaultCacheDir(env)), prefix, (opts.waitSeconds ?? 0) * 1000);
   try {
     // Read only under the lock: a build finishing right now cannot switch the link between our look and our removal.
     const state = await inspectPrefix(prefix); // refuses (exit 2) an `httpd` entry that is not ours
@@ -54,7 +57,11 @@ export async function uninstallPrefix(prefixArg: string, opts: UninstallOptions 
     const hasLink = state.liveStackId !== undefined;
     const hasState = await pathExists(stateDir);
     if (!hasLink && !hasState) {
-      throw new NotBuiltError(prefix, `${prefix} holds no wsgi-toolchain build: nothing to uninstall`, 'check the --prefix you passed; nothing was changed');
+      throw new NotBuiltError(
+        prefix,
+        `${prefix} holds no wsgi-toolchain build: nothing to uninstall`,
+        'check the --prefix you passed; nothing was changed',
+      );
     }
     const removed: string[] = [];
     const kept: UninstallResult['kept'] = [];
@@ -68,7 +75,9 @@ export async function uninstallPrefix(prefixArg: string, opts: UninstallOptions 
       } else {
         kept.push({
           path: lockFile,
-          reason: manifest ? 'it differs from the lock of the installed build (edited or written by someone else)' : 'there is no build manifest to compare it with',
+          reason: manifest
+            ? 'it differs from the lock of the installed build (edited or written by someone else)'
+            : 'there is no build manifest to compare it with',
         });
       }
     }
@@ -79,16 +88,19 @@ export async function uninstallPrefix(prefixArg: string, opts: UninstallOptions 
     // The mod_wsgi-express launcher of a non-venv prefix is ours when it runs the package inside our stack.
     const launcher = join(prefix, 'bin', 'mod_wsgi-express');
     const parsed = parseLauncher(await readFile(launcher, 'utf8').catch(() => ''));
-    if (parsed && (parsed.pythonPath === link || parsed.pythonPath.startsWith(link + '/'))) removed.push(launcher);
+    if (parsed && (parsed.pythonPath === link || parsed.pythonPath.startsWith(`${link}/`))) removed.push(launcher);
     // In a virtualenv prefix: the drop-in lists what it created; the pip-managed mod_wsgi package is the user's to keep
     // or remove (a later `pip install mod_wsgi` of their own replaces ours, and removing it would take theirs).
     const python = state.liveManifest?.lock.python.executable;
     let venvPython: PythonInfo | undefined;
-    if (python && (await pathExists(join(prefix, 'pyvenv.cfg'))) && python.startsWith(prefix + '/')) {
+    if (python && (await pathExists(join(prefix, 'pyvenv.cfg'))) && python.startsWith(`${prefix}/`)) {
       venvPython = await readPythonInfo(python, 'prefix venv').catch(() => undefined);
       if (venvPython && (await dropInRoot(prefix))) removed.push(`${prefix} drop-in (bin/mod_wsgi-apxs, mod_wsgi_packages/httpd)`);
       if (await pathExists(join(prefix, 'bin', 'mod_wsgi-express')))
-        kept.push({ path: join(prefix, 'bin', 'mod_wsgi-express'), reason: `the pip-managed mod_wsgi package of the virtualenv; remove it with ${python} -m pip uninstall mod_wsgi` });
+        kept.push({
+          path: join(prefix, 'bin', 'mod_wsgi-express'),
+          reason: `the pip-managed mod_wsgi package of the virtualenv; remove it with ${python} -m pip uninstall mod_wsgi`,
+        });
     }
     if (!dryRun) {
       // The link first: from that moment the prefix has no build, even if the rest is interrupted.

@@ -149,19 +149,26 @@ export function makePlan(lock: Lock, options: PlanOptions, stackId: string = bui
     const steps: PlannedStep[] = [
       { kind: 'download', title: `download ${artifact.file} (sha256 ${artifact.sha256})` },
       { kind: 'unpack', title: `unpack ${artifact.file} into ${sourceDir}` },
-      ...c.patches.map((p): PlannedStep => ({
-        kind: 'patch',
-        title: `patch ${p.file} (sha256 ${p.sha256}): ${p.description}`,
-        argv: ['patch', `-p${p.strip}`, '--forward', '--batch', '-i', join(p.dir, p.file)],
-        cwd: sourceDir,
-      })),
+      ...c.patches.map(
+        (p): PlannedStep => ({
+          kind: 'patch',
+          title: `patch ${p.file} (sha256 ${p.sha256}): ${p.description}`,
+          argv: ['patch', `-p${p.strip}`, '--forward', '--batch', '-i', join(p.dir, p.file)],
+          cwd: sourceDir,
+        }),
+      ),
       {
         kind: 'configure',
         title: `configure ${c.name}`,
         argv: [`./${c.configure}`, ...c.configureArgs.map((a) => substitute(a, values))],
         cwd: sourceDir,
       },
-      { kind: 'compile', title: `compile ${c.name}`, argv: ['make', `-j${jobs}`, ...c.makeTargets.map((t) => substitute(t, values))], cwd: sourceDir },
+      {
+        kind: 'compile',
+        title: `compile ${c.name}`,
+        argv: ['make', `-j${jobs}`, ...c.makeTargets.map((t) => substitute(t, values))],
+        cwd: sourceDir,
+      },
       { kind: 'install', title: `install ${c.name}`, argv: ['make', ...c.installTargets.map((t) => substitute(t, values))], cwd: sourceDir },
       { kind: 'check', title: `check ${c.name} installed ${c.provides.length} files` },
     ];
@@ -204,14 +211,18 @@ export function formatPlan(plan: Plan): string {
     lines.push(`  source  ${artifact.file}  sha256 ${artifact.sha256}`);
     for (const url of c.urls) lines.push(`          ${url}`);
     for (const alt of c.locked.artifacts.slice(1)) lines.push(`  or      ${alt.file}  sha256 ${alt.sha256}`);
-    const env = Object.entries(c.env).map(([k, v]) => `${k}=${quote(v)}`).join(' ');
+    const env = Object.entries(c.env)
+      .map(([k, v]) => `${k}=${quote(v)}`)
+      .join(' ');
     for (const step of c.steps) {
       if (step.kind === 'download' || step.kind === 'unpack') continue;
-      lines.push(`  ${step.kind.padEnd(9)} ${step.argv ? (step.kind === 'configure' && env ? env + ' ' : '') + step.argv.map(quote).join(' ') : step.title}`);
+      lines.push(
+        `  ${step.kind.padEnd(9)} ${step.argv ? (step.kind === 'configure' && env ? `${env} ` : '') + step.argv.map(quote).join(' ') : step.title}`,
+      );
     }
     lines.push('');
   }
-  if (plan.verify) lines.push('verify   start httpd on 127.0.0.1 with mod_wsgi (daemon mode), GET /, expect Python ' + lock.python.version, '');
+  if (plan.verify) lines.push(`verify   start httpd on 127.0.0.1 with mod_wsgi (daemon mode), GET /, expect Python ${lock.python.version}`, '');
   lines.push(`then switch ${layout.link} to the new stack and write ${layout.lockFile}`);
   return lines.join('\n');
 }

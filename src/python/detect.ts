@@ -44,11 +44,7 @@ export async function detectPython(opts: DetectPythonOptions = {}): Promise<Pyth
 }
 
 /** Reads what the build needs from `executable` (one subprocess). Throws UsageError when it is not a usable Python. */
-export async function readPythonInfo(
-  executable: string,
-  foundBy: string,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<PythonInfo> {
+export async function readPythonInfo(executable: string, foundBy: string, env: NodeJS.ProcessEnv = process.env): Promise<PythonInfo> {
   return readInfo(executable, foundBy, env, { label: executable, hint: usageHint(foundBy, executable) });
 }
 
@@ -116,7 +112,7 @@ async function fromPath(env: NodeJS.ProcessEnv): Promise<PythonInfo> {
     const finder = new Finder(undefined);
     finder.env = finderEnv;
     found = await finder.findPython();
-  } catch (error) {
+  } catch {
     throw new PrerequisiteError(
       `no Python ${MIN_PYTHON.replace(/\.0$/, '')} or newer found: neither python3 nor python on PATH is one`,
       'install Python 3 with its headers (Debian/Ubuntu: apt-get install python3 python3-dev; RHEL/Fedora: ' +
@@ -286,15 +282,10 @@ async function readInfo(executable: string, foundBy: string, env: NodeJS.Process
       : result.code === 0
         ? 'it ran but did not answer a Python query'
         : `running it as Python failed (exit code ${result.code})`;
-    throw new UsageError(`${blame.label} is not a Python interpreter: ${how}${said ? `: ${said}` : ''}`,
-      blame.hint,
-    );
+    throw new UsageError(`${blame.label} is not a Python interpreter: ${how}${said ? `: ${said}` : ''}`, blame.hint);
   }
   if (!semver.valid(raw.version) || semver.lt(raw.version, MIN_PYTHON)) {
-    throw new UsageError(
-      `${blame.label} is Python ${raw.version}; mod_wsgi needs Python ${MIN_PYTHON.replace(/\.0$/, '')} or newer`,
-      blame.hint,
-    );
+    throw new UsageError(`${blame.label} is Python ${raw.version}; mod_wsgi needs Python ${MIN_PYTHON.replace(/\.0$/, '')} or newer`, blame.hint);
   }
 
   // A wrapper (pyenv shim, shell script) is replaced by the interpreter it ran, so later steps do not depend on the
@@ -389,7 +380,7 @@ export interface PythonProblem {
 /** What stops (errors) or endangers (warnings) building mod_wsgi for this Python. Pure: uses only `info`. */
 export function pythonProblems(info: PythonInfo, platform: NodeJS.Platform = process.platform): PythonProblem[] {
   const problems: PythonProblem[] = [];
-  const mm = info.majorMinor ?? (/^(\d+\.\d+)/.exec(info.version)?.[1] ?? '3');
+  const mm = info.majorMinor ?? /^(\d+\.\d+)/.exec(info.version)?.[1] ?? '3';
   const where = `${info.executable} (Python ${info.version})`;
   const systemPython = isSystemPrefix(info.basePrefix);
 

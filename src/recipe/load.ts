@@ -61,7 +61,7 @@ export async function loadRecipes(overlayDirs: string[] = []): Promise<RecipeSet
       set.set(merged.name, {
         ...merged,
         origin: file,
-        patchesDir: ownPatches ? join(resolve(dir), 'patches', merged.name) : set.get(name)?.patchesDir ?? join(builtinPatchesDir, name),
+        patchesDir: ownPatches ? join(resolve(dir), 'patches', merged.name) : (set.get(name)?.patchesDir ?? join(builtinPatchesDir, name)),
       });
     }
   }

@@ -12,8 +12,7 @@ export function validateRecipe(value: unknown, file: string): Recipe {
   const at = (path: string, message: string) => problems.push(`${path}: ${message}`);
   const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
   const str = (v: unknown, path: string) => (typeof v === 'string' && v.length > 0) || at(path, 'must be a non-empty string');
-  const strList = (v: unknown, path: string) =>
-    (Array.isArray(v) && v.every((s) => typeof s === 'string')) || at(path, 'must be a list of strings');
+  const strList = (v: unknown, path: string) => (Array.isArray(v) && v.every((s) => typeof s === 'string')) || at(path, 'must be a list of strings');
 
   if (!isObject(value)) throw new RecipeError(`${file}: a recipe must be a JSON object`);
   const r = value;
@@ -79,8 +78,7 @@ export function validateRecipe(value: unknown, file: string): Recipe {
     else
       b.configureArgs.forEach((arg: unknown, i: number) => {
         if (typeof arg === 'string') return;
-        if (isObject(arg) && typeof arg.if === 'string' && Array.isArray(arg.args) && arg.args.every((s) => typeof s === 'string'))
-          return;
+        if (isObject(arg) && typeof arg.if === 'string' && Array.isArray(arg.args) && arg.args.every((s) => typeof s === 'string')) return;
         at(`build.configureArgs[${i}]`, 'must be a string or {"if": CONDITION, "args": [..]}');
       });
     if (b.env !== undefined && !(isObject(b.env) && Object.values(b.env).every((v) => typeof v === 'string')))

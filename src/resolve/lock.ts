@@ -102,7 +102,7 @@ export function lockComponents(resolved: ResolvedComponent[], features: Features
 /** A lock as written to disk: patch dirs are machine-specific, so they are not stored. */
 export function serializeLock(lock: Lock): string {
   const components = lock.components.map((c) => ({ ...c, patches: c.patches.map(({ dir: _dir, ...p }) => p) }));
-  return JSON.stringify({ ...lock, components }, null, 2) + '\n';
+  return `${JSON.stringify({ ...lock, components }, null, 2)}\n`;
 }
 
 export async function readLock(file: string, patchesDirFor: (component: string) => string): Promise<Lock> {
@@ -110,7 +110,10 @@ export async function readLock(file: string, patchesDirFor: (component: string) 
   try {
     value = JSON.parse(await readFile(file, 'utf8'));
   } catch (error) {
-    throw new UsageError(`cannot read lock file ${file}: ${(error as Error).message}`, `pass --lock a ${lockFileName} written by 'wsgi-toolchain build' or 'wsgi-toolchain lock'`);
+    throw new UsageError(
+      `cannot read lock file ${file}: ${(error as Error).message}`,
+      `pass --lock a ${lockFileName} written by 'wsgi-toolchain build' or 'wsgi-toolchain lock'`,
+    );
   }
   const lock = value as Lock;
   const bad = (what: string) =>

@@ -34,10 +34,7 @@ export interface ResolvedComponent {
 }
 
 export function expandUrl(template: string, file: string, version: string): string {
-  return template
-    .replaceAll('{file}', file)
-    .replaceAll('{version_}', version.replaceAll('.', '_'))
-    .replaceAll('{version}', version);
+  return template.replaceAll('{file}', file).replaceAll('{version_}', version.replaceAll('.', '_')).replaceAll('{version}', version);
 }
 
 export function artifactsOf(recipe: Recipe, version: string): ResolvedArtifact[] {
@@ -54,7 +51,8 @@ export function selectComponents(recipes: RecipeSet, buildExpat: boolean, httpdM
   const order: ComponentName[] = [];
   const visit = (name: ComponentName, trail: string[]) => {
     if (order.includes(name)) return;
-    if (trail.includes(name)) throw new ResolveError(`recipes form a dependency cycle: ${[...trail, name].join(' -> ')}`, 'fix the dependencies lists of those recipes');
+    if (trail.includes(name))
+      throw new ResolveError(`recipes form a dependency cycle: ${[...trail, name].join(' -> ')}`, 'fix the dependencies lists of those recipes');
     const recipe = recipes.get(name);
     if (!recipe) throw new ResolveError(`no recipe for ${name}`, `add recipes/${name}.json or an overlay with --recipes DIR`);
     for (const dep of recipe.dependencies as ComponentName[]) {
@@ -76,7 +74,10 @@ function candidates(recipe: Recipe, request: string | undefined): string[] {
   if (isExactRequest(request)) return all.filter((v) => semverOf(v) === semverOf(request));
   const range = semver.validRange(request);
   if (range === null)
-    throw new ResolveError(`"${request}" is not a version or semver range for ${recipe.name}`, `use an exact version like ${recipe.defaultVersion} or a range like "~${recipe.defaultVersion}"`);
+    throw new ResolveError(
+      `"${request}" is not a version or semver range for ${recipe.name}`,
+      `use an exact version like ${recipe.defaultVersion} or a range like "~${recipe.defaultVersion}"`,
+    );
   return all.filter((v) => satisfiesRange(v, range));
 }
 
@@ -108,7 +109,8 @@ function firstConflict(choice: Map<ComponentName, string>, recipes: RecipeSet, p
 export function resolve(input: ResolveInput): ResolvedComponent[] {
   const { recipes, requests, pythonVersion } = input;
   for (const name of Object.keys(requests))
-    if (!recipes.has(name as ComponentName)) throw new ResolveError(`unknown component "${name}"`, `components are: ${[...recipes.keys()].join(', ')}`);
+    if (!recipes.has(name as ComponentName))
+      throw new ResolveError(`unknown component "${name}"`, `components are: ${[...recipes.keys()].join(', ')}`);
   const order = selectComponents(recipes, input.buildExpat, input.httpdMode ?? 'source');
 
   const options = order.map((name) => {
@@ -141,7 +143,8 @@ export function resolve(input: ResolveInput): ResolvedComponent[] {
   };
   if (!search(0)) {
     const c = preferredConflict!;
-    const what = c.needs === 'python' ? `Python ${c.range}, but the Python is ${c.found}` : `${c.needs} ${c.range}, but ${c.needs} ${c.found} was chosen`;
+    const what =
+      c.needs === 'python' ? `Python ${c.range}, but the Python is ${c.found}` : `${c.needs} ${c.range}, but ${c.needs} ${c.found} was chosen`;
     const flag = (n: string) => `--${n.replace('_', '-')}`;
     throw new ResolveError(
       `${c.component} ${c.version} needs ${what}`,

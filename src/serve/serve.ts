@@ -65,7 +65,8 @@ export function parseServeArgv(argv: string[]): ServeArgs {
     const m = /^--(prefix|python)(?:=(.*))?$/.exec(arg);
     if (m) {
       const value = m[2] ?? argv[++i];
-      if (value === undefined || value === '') throw new UsageError(`--${m[1]} needs a value`, `pass --${m[1]} ${m[1] === 'prefix' ? 'DIR' : 'PATH'}`);
+      if (value === undefined || value === '')
+        throw new UsageError(`--${m[1]} needs a value`, `pass --${m[1]} ${m[1] === 'prefix' ? 'DIR' : 'PATH'}`);
       args[m[1] as 'prefix' | 'python'] = value;
       continue;
     }
@@ -172,9 +173,16 @@ function checkPort(host: string | undefined, port: number): Promise<void> {
     server.unref();
     server.once('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'EADDRINUSE') {
-        fail(new ToolchainError(`port ${port}${host ? ` on ${host}` : ''} is already in use`, `stop what listens there, or pass another port after TARGET: --port ${port === 8000 ? 8080 : port + 1}`));
+        fail(
+          new ToolchainError(
+            `port ${port}${host ? ` on ${host}` : ''} is already in use`,
+            `stop what listens there, or pass another port after TARGET: --port ${port === 8000 ? 8080 : port + 1}`,
+          ),
+        );
       } else if (error.code === 'EADDRNOTAVAIL') {
-        fail(new UsageError(`--host ${host} is not an address of this machine`, 'pass --host 127.0.0.1 (or leave it out to listen on all addresses)'));
+        fail(
+          new UsageError(`--host ${host} is not an address of this machine`, 'pass --host 127.0.0.1 (or leave it out to listen on all addresses)'),
+        );
       } else done(); // e.g. EACCES for a low port as non-root: let httpd say it
     });
     server.listen({ port, host: host ?? '0.0.0.0', exclusive: true }, () => server.close(() => done()));
@@ -232,14 +240,22 @@ function lookupAccount(user: string | undefined, group: string | undefined): Acc
 
 function readRows(path: string): string[][] {
   try {
-    return readFileSync(path, 'utf8').split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(':'));
+    return readFileSync(path, 'utf8')
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'))
+      .map((l) => l.split(':'));
   } catch {
     return [];
   }
 }
 
 /** Runs the Python as the server account and has it read everything the daemon will need. */
-export async function checkAccess(express: ExpressCommand, account: Account, paths: Array<['dir' | 'file', string]>, env: NodeJS.ProcessEnv): Promise<void> {
+export async function checkAccess(
+  express: ExpressCommand,
+  account: Account,
+  paths: Array<['dir' | 'file', string]>,
+  env: NodeJS.ProcessEnv,
+): Promise<void> {
   const who = `${account.user}:${account.group}`;
   const fix = (path: string) =>
     `the server runs as ${who}: make ${path} readable by it (e.g. chmod o+rx on each directory down to it), move the app/virtualenv under /srv or /opt, or pass --user/--group of an account that can read it (after TARGET)`;
@@ -273,13 +289,19 @@ export async function checkAccess(express: ExpressCommand, account: Account, pat
   if (result.error) {
     const blocked = blockingDirectory(express.python, account);
     const path = blocked ?? express.python;
-    throw new PrerequisiteError(`${who} cannot run the Python ${express.python}: ${blocked ? `${blocked} is not searchable by ${account.user}` : result.error.message}`, fix(path));
+    throw new PrerequisiteError(
+      `${who} cannot run the Python ${express.python}: ${blocked ? `${blocked} is not searchable by ${account.user}` : result.error.message}`,
+      fix(path),
+    );
   }
   const line = result.stdout.split('\n').find((l) => l.startsWith('WSGI_TOOLCHAIN_ACCESS '));
   if (!line) {
     const detail = result.stderr.trim().split('\n').slice(-3).join(' | ') || `exit ${result.code}`;
     const blocked = blockingDirectory(express.python, account);
-    throw new PrerequisiteError(`${who} cannot start the Python ${express.python} (its home or standard library is unreadable: ${detail})`, fix(blocked ?? express.python));
+    throw new PrerequisiteError(
+      `${who} cannot start the Python ${express.python} (its home or standard library is unreadable: ${detail})`,
+      fix(blocked ?? express.python),
+    );
   }
   const parsed = JSON.parse(line.slice('WSGI_TOOLCHAIN_ACCESS '.length)) as { problems: Array<{ path: string; error: string }> };
   const first = parsed.problems[0];
@@ -288,7 +310,12 @@ export async function checkAccess(express: ExpressCommand, account: Account, pat
     const what = first.path;
     throw new PrerequisiteError(
       `${who} cannot read ${what}: ${first.error}${blocked ? ` (${blocked} is not searchable by ${account.user})` : ''}` +
-        (parsed.problems.length > 1 ? `; also ${parsed.problems.slice(1).map((p) => p.path).join(', ')}` : ''),
+        (parsed.problems.length > 1
+          ? `; also ${parsed.problems
+              .slice(1)
+              .map((p) => p.path)
+              .join(', ')}`
+          : ''),
       fix(blocked ?? what),
     );
   }
@@ -334,13 +361,18 @@ export interface ServeOptions {
 }
 
 /** Everything serve would run, without running it (also what tests check). */
-export async function prepareServe(opts: ServeOptions): Promise<{ argv: string[]; env: NodeJS.ProcessEnv; express: ExpressCommand; account?: Account; setupOnly: boolean }> {
+export async function prepareServe(
+  opts: ServeOptions,
+): Promise<{ argv: string[]; env: NodeJS.ProcessEnv; express: ExpressCommand; account?: Account; setupOnly: boolean }> {
   const env = opts.env ?? process.env;
   const cwd = opts.cwd ?? process.cwd();
   const prefix = resolve(cwd, opts.prefix);
   const rest = [...opts.passthrough];
   if (!opts.targetGiven && rest.length === 0) {
-    throw new UsageError('serve needs a TARGET: the WSGI script to run (or a module name with --application-type module)', "run 'wsgi-toolchain serve --help'");
+    throw new UsageError(
+      'serve needs a TARGET: the WSGI script to run (or a module name with --application-type module)',
+      "run 'wsgi-toolchain serve --help'",
+    );
   }
   const express = await findExpress(prefix, opts.python);
   const appType = optionValue(rest, 'application-type') ?? 'script';
@@ -349,7 +381,11 @@ export async function prepareServe(opts: ServeOptions): Promise<{ argv: string[]
     if (appType === 'script' || appType === 'static') {
       const path = resolve(cwd, opts.target);
       const info = await stat(path).catch(() => undefined);
-      if (!info) throw new UsageError(`TARGET ${opts.target} does not exist (${path})`, 'pass the path of your WSGI script (e.g. app.wsgi), or a module name with --application-type module');
+      if (!info)
+        throw new UsageError(
+          `TARGET ${opts.target} does not exist (${path})`,
+          'pass the path of your WSGI script (e.g. app.wsgi), or a module name with --application-type module',
+        );
       checks.push([info.isDirectory() ? 'dir' : 'file', path]);
     }
   }
@@ -373,11 +409,13 @@ export async function prepareServe(opts: ServeOptions): Promise<{ argv: string[]
     if (locale) extra.push('--locale', locale);
   }
   const setupOnly = hasFlag(rest, 'setup-only');
-  if (!setupOnly && !hasFlag(rest, 'log-to-terminal') && !hasFlag(rest, 'log-directory') && !hasFlag(rest, 'error-log-name')) extra.push('--log-to-terminal');
+  if (!setupOnly && !hasFlag(rest, 'log-to-terminal') && !hasFlag(rest, 'log-directory') && !hasFlag(rest, 'error-log-name'))
+    extra.push('--log-to-terminal');
   if (!setupOnly) {
     const portText = optionValue(rest, 'port') ?? '8000';
     const port = Number(portText);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port ${portText} is not a port number`, 'pass --port 8000 or another number up to 65535');
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new UsageError(`--port ${portText} is not a port number`, 'pass --port 8000 or another number up to 65535');
     if (port > 0) await checkPort(optionValue(rest, 'host'), port);
   }
   // TARGET stays first so express reads it as its positional argument; our additions go last, after the user's own.
@@ -428,7 +466,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
   });
   for (const s of signals) process.off(s, onSignal);
   if (killTimer) clearTimeout(killTimer);
-  if (exit.error) throw new ToolchainError(`cannot run ${prepared.argv[0]}: ${exit.error.message}`, 'rebuild the prefix (its mod_wsgi-express is broken)');
+  if (exit.error)
+    throw new ToolchainError(`cannot run ${prepared.argv[0]}: ${exit.error.message}`, 'rebuild the prefix (its mod_wsgi-express is broken)');
 
   // httpd stops its children itself; anything left in the group after a bounded wait is killed.
   if (pgid && !prepared.setupOnly) {

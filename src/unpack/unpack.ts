@@ -104,7 +104,13 @@ function checkSymlinks(symlinks: LinkRecord[], hardlinks: LinkRecord[], root: st
   const within = (p: string) => root === undefined || p === root || p.startsWith(`${root}/`);
   const linkPaths = new Set(symlinks.map((l) => l.path));
   for (const link of symlinks) {
-    const parts = [...posix.dirname(link.path).split('/').filter((p) => p !== '.'), ...link.target.split('/')];
+    const parts = [
+      ...posix
+        .dirname(link.path)
+        .split('/')
+        .filter((p) => p !== '.'),
+      ...link.target.split('/'),
+    ];
     const stack: string[] = [];
     const components = parts.filter((p) => p !== '' && p !== '.');
     for (let i = 0; i < components.length; i++) {
@@ -199,7 +205,12 @@ async function extractInto(
       const text = String(message);
       const fsCode = (data as { code?: string })?.code;
       if (fsCode === 'ENOSPC' || fsCode === 'EDQUOT' || fsCode === 'EACCES' || fsCode === 'EROFS') {
-        stop(new UnpackError(`cannot write ${entryPath ?? 'an entry'} of ${basename(archive)}: ${text}`, `free disk space or fix permissions under ${dirname(cwd)}`));
+        stop(
+          new UnpackError(
+            `cannot write ${entryPath ?? 'an entry'} of ${basename(archive)}: ${text}`,
+            `free disk space or fix permissions under ${dirname(cwd)}`,
+          ),
+        );
         return;
       }
       stop(
@@ -230,7 +241,7 @@ async function extractInto(
     await new Promise<void>((resolvePromise, rejectPromise) => {
       rejectRun = rejectPromise;
       let unpacked = false;
-      let decompressed = compression in decompressors ? false : true;
+      let decompressed = !(compression in decompressors);
       let pendingTarError: Error | undefined;
       let childClosed = false;
       const maybeDone = () => {

@@ -53,10 +53,7 @@ async function apxsQuery(apxs: string, name: string): Promise<string> {
 
 /** What `httpd -v` and `httpd -l` say: version and compiled-in modules (e.g. "mod_so.c", "event.c"). */
 export async function probeHttpd(httpd: string): Promise<{ version?: string; compiledIn: string[] }> {
-  const [v, l] = await Promise.all([
-    run([httpd, '-v']).catch(() => undefined),
-    run([httpd, '-l']).catch(() => undefined),
-  ]);
+  const [v, l] = await Promise.all([run([httpd, '-v']).catch(() => undefined), run([httpd, '-l']).catch(() => undefined)]);
   const version = v && v.code === 0 ? /Apache\/(\d+\.\d+\.\d+)/.exec(v.stdout)?.[1] : undefined;
   const compiledIn =
     l && l.code === 0
@@ -95,9 +92,7 @@ export async function layoutFromApxs(apxs: string): Promise<ApacheLayout> {
       'install the server that goes with this apxs (Debian: apt-get install apache2), or use our own build',
     );
   }
-  const apachectl = ['apachectl', 'apache2ctl', `${target}ctl`]
-    .map((name) => join(sbinDir, name))
-    .find((path) => existsSync(path));
+  const apachectl = ['apachectl', 'apache2ctl', `${target}ctl`].map((name) => join(sbinDir, name)).find((path) => existsSync(path));
   const probe = await probeHttpd(httpd);
   return {
     httpd,

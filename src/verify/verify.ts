@@ -171,7 +171,10 @@ export function unprivilegedAccount(wanted?: { user: string; group: string }): A
   const groupNames = wanted ? [wanted.group] : [groups.find((row) => row[2] === user[3])?.[0] ?? '', 'www-data', 'daemon', 'nogroup', 'nobody'];
   const group = groupNames.map((name) => groups.find((row) => row[0] === name)).find((row) => row !== undefined);
   if (!group) {
-    throw new VerifyError(`none of the groups ${groupNames.filter(Boolean).join(', ')} exists`, 'create an unprivileged group or pass another one to run as');
+    throw new VerifyError(
+      `none of the groups ${groupNames.filter(Boolean).join(', ')} exists`,
+      'create an unprivileged group or pass another one to run as',
+    );
   }
   return { user: user[0]!, uid: Number(user[2]), group: group[0]!, gid: Number(group[2]) };
 }
@@ -193,7 +196,10 @@ export function blockingDirectory(path: string, account: { uid: number; gid: num
 async function tail(path: string, count = tailLines): Promise<string[]> {
   try {
     const text = await readFile(path, 'utf8');
-    return text.split('\n').filter((line) => line.trim() !== '').slice(-count);
+    return text
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .slice(-count);
   } catch {
     return [];
   }
@@ -309,7 +315,7 @@ async function probePython(executable: string, appPath: string, account: Account
       `Python ${executable} cannot be run${who}: ${detail}`,
       account
         ? `the mod_wsgi daemon runs as ${account.user}, so the interpreter and its standard library must be readable by that user. ` +
-          'A Python under /root (e.g. pyenv) is not: use one installed under /usr, /usr/local or /opt (or make its directories world-readable)'
+            'A Python under /root (e.g. pyenv) is not: use one installed under /usr, /usr/local or /opt (or make its directories world-readable)'
         : 'check that the interpreter exists and runs',
     );
   const result = await new Promise<{ code: number | null; stdout: string; stderr: string; error?: NodeJS.ErrnoException }>((done) => {
@@ -350,7 +356,11 @@ async function probePython(executable: string, appPath: string, account: Account
       throw new VerifyError(`Python ${executable} does not exist`, 'pass the interpreter mod_wsgi was built for (--python)');
     }
     const blocked = account ? blockingDirectory(executable, account) : undefined;
-    throw notReadable(blocked ? `${blocked} is not searchable by ${account!.user} (${result.error.code})` : `${result.error.code ?? ''} ${result.error.message}`.trim());
+    throw notReadable(
+      blocked
+        ? `${blocked} is not searchable by ${account!.user} (${result.error.code})`
+        : `${result.error.code ?? ''} ${result.error.message}`.trim(),
+    );
   }
   let parsed: { version: string; venv: boolean; purelib: string; app: string } | undefined;
   try {
@@ -548,7 +558,7 @@ function chooseModules(layout: ApacheLayout, compiledIn: string[], modWsgi: stri
 
 /** A response body for a message: Apache's own HTML error pages shrink to their title. */
 function showBody(body: string): string {
-  const title = /^\s*<!DOCTYPE[^]*?<title>([^<]*)<\/title>/i.exec(body)?.[1];
+  const title = /^\s*<!DOCTYPE[\s\S]*?<title>([^<]*)<\/title>/i.exec(body)?.[1];
   if (title) return `Apache error page "${title}"`;
   const text = body.length > 2000 ? `${body.slice(0, 2000)}...` : body;
   return `body:\n${text}`;
@@ -556,10 +566,11 @@ function showBody(body: string): string {
 
 function startupHint(text: string): string {
   if (/undefined symbol|cannot open shared object|wrong ELF|API module structure|Cannot load/i.test(text)) {
-    return 'a module failed to load: mod_wsgi.so must be built with this httpd\'s apxs and against the Python given; rebuild mod_wsgi';
+    return "a module failed to load: mod_wsgi.so must be built with this httpd's apxs and against the Python given; rebuild mod_wsgi";
   }
   if (/Address already in use|could not bind/i.test(text)) return 'another process took the test port; retry';
-  if (/Syntax error|Invalid command/i.test(text)) return 'httpd rejected the generated configuration (a module it needs is missing?); see the lines above';
+  if (/Syntax error|Invalid command/i.test(text))
+    return 'httpd rejected the generated configuration (a module it needs is missing?); see the lines above';
   return 'httpd stopped during startup; see the lines above';
 }
 
@@ -615,10 +626,7 @@ export async function verifyServer(opts: VerifyOptions): Promise<VerifyResult> {
   try {
     await chmod(dir, 0o755);
     if (join(dir, 'wsgi').length > maxSocketPrefix) {
-      throw new VerifyError(
-        `the temporary directory ${dir} is too long for mod_wsgi's unix sockets`,
-        'use a shorter --work-dir (e.g. /tmp)',
-      );
+      throw new VerifyError(`the temporary directory ${dir} is too long for mod_wsgi's unix sockets`, 'use a shorter --work-dir (e.g. /tmp)');
     }
     const appPath = join(dir, 'app.wsgi');
     await writeFile(appPath, opts.appSource ?? defaultAppSource, { mode: 0o644 });
@@ -685,9 +693,10 @@ export async function verifyServer(opts: VerifyOptions): Promise<VerifyResult> {
       if (outcome.kind === 'status') {
         failure = {
           message: `GET ${url} returned HTTP ${outcome.status} instead of 200: ${showBody(outcome.body)}`,
-          hint: outcome.status === 500
-            ? 'the WSGI app or the Python inside mod_wsgi failed; the traceback is in the error log lines above'
-            : 'httpd answered but not from the WSGI app; see the error log lines above',
+          hint:
+            outcome.status === 500
+              ? 'the WSGI app or the Python inside mod_wsgi failed; the traceback is in the error log lines above'
+              : 'httpd answered but not from the WSGI app; see the error log lines above',
         };
         break;
       }

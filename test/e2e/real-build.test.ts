@@ -17,7 +17,8 @@ const sources = process.env.WSGI_HTTPD_REAL_SOURCES;
 const python = '/usr/bin/python3';
 const versions = { httpd: '2.4.68', apr: '1.7.5', 'apr-util': '1.6.3', pcre2: '10.46', 'mod-wsgi': '5.0.2' };
 const versionFlags = Object.entries(versions).flatMap(([flag, v]) => [`--${flag}`, v]);
-const why = 'WSGI_HTTPD_REAL_SOURCES is not set: run `bash scripts/fetch-test-sources.sh` and export WSGI_HTTPD_REAL_SOURCES=<the directory it prints>';
+const why =
+  'WSGI_HTTPD_REAL_SOURCES is not set: run `bash scripts/fetch-test-sources.sh` and export WSGI_HTTPD_REAL_SOURCES=<the directory it prints>';
 
 if (!sources) {
   if (process.env.CI) test('real build: upstream sources are available', (t) => t.fail(`CI must build the real stack, but ${why}`));
@@ -75,7 +76,13 @@ real('build of the real stack from upstream tarballs, found by sha256 in --sourc
     env: env(),
     timeoutMs: 40 * 60_000,
   });
-  console.log(result.stdout.split('\n').filter((l) => !/^\s*$/.test(l)).slice(-25).join('\n'));
+  console.log(
+    result.stdout
+      .split('\n')
+      .filter((l) => !/^\s*$/.test(l))
+      .slice(-25)
+      .join('\n'),
+  );
   t.log(`wall time of the whole build command: ${((Date.now() - started) / 1000).toFixed(1)} s`);
   t.is(result.code, 0, result.stderr);
   const expectedPython = execFileSync(python, ['-c', 'import sys; print(sys.version.split()[0])']).toString().trim();
@@ -106,11 +113,40 @@ real('ldd finds every library of httpd, every module and mod_wsgi.so', async (t)
 
 real('apxs answers and every module mod_wsgi-express loads is installed', async (t) => {
   const root = join(prefix, 'httpd');
-  const apxsPrefix = execFileSync(join(root, 'bin', 'apxs'), ['-q', 'PREFIX']).toString().trim();
+  const apxsPrefix = execFileSync(join(root, 'bin', 'apxs'), ['-q', 'PREFIX'])
+    .toString()
+    .trim();
   t.is(apxsPrefix, readlinkSync(root).startsWith('/') ? readlinkSync(root) : join(prefix, readlinkSync(root)));
-  const expressModules = ['access_compat', 'unixd', 'authn_core', 'authz_core', 'authz_host', 'mime', 'rewrite', 'alias', 'dir', 'env', 'headers',
-    'filter', 'reqtimeout', 'log_config', 'deflate', 'autoindex', 'auth_basic', 'auth_digest', 'authz_user', 'proxy', 'proxy_http', 'status', 'cgid',
-    'mpm_event', 'mpm_worker', 'mpm_prefork', 'ssl', 'wsgi'];
+  const expressModules = [
+    'access_compat',
+    'unixd',
+    'authn_core',
+    'authz_core',
+    'authz_host',
+    'mime',
+    'rewrite',
+    'alias',
+    'dir',
+    'env',
+    'headers',
+    'filter',
+    'reqtimeout',
+    'log_config',
+    'deflate',
+    'autoindex',
+    'auth_basic',
+    'auth_digest',
+    'authz_user',
+    'proxy',
+    'proxy_http',
+    'status',
+    'cgid',
+    'mpm_event',
+    'mpm_worker',
+    'mpm_prefork',
+    'ssl',
+    'wsgi',
+  ];
   const present = new Set(await readdir(join(root, 'modules')));
   for (const m of expressModules) t.true(present.has(`mod_${m}.so`), `mod_${m}.so`);
 });
@@ -146,7 +182,10 @@ real('a flipped byte in a cached tarball: checksum error naming the file and bot
   const result = await runCli(['build', '--prefix', prefix, '--offline', '--force', '--python', python, ...versionFlags, '--plain'], { env: env() });
   t.is(result.code, 5, result.stderr);
   const line = result.stderr.trim().split('\n').at(-1)!;
-  t.regex(line, /checksum mismatch for .*apr-1\.7\.5\.tar\.bz2: expected sha256 cd0f5d52b9ab1704c72160c5ee3ed5d3d4ca2df4a7f8ab564e3cb352b67232f2, got [0-9a-f]{64}/);
+  t.regex(
+    line,
+    /checksum mismatch for .*apr-1\.7\.5\.tar\.bz2: expected sha256 cd0f5d52b9ab1704c72160c5ee3ed5d3d4ca2df4a7f8ab564e3cb352b67232f2, got [0-9a-f]{64}/,
+  );
   t.deepEqual(await snapshotTree(prefix), before);
   t.deepEqual(processesUnder(work), []);
 });
@@ -156,16 +195,37 @@ real('the second combination (APR 1.7.2, PCRE2 10.42) resolves and its upstream 
   const flags = ['--python', python, '--httpd', '2.4.68', '--apr', '1.7.2', '--apr-util', '1.6.3', '--pcre2', '10.42', '--mod-wsgi', '5.0.2'];
   const result = await runCli(['fetch', '--offline', '--sources', sources!, '--dest', dest, ...flags, '--json'], { env: env() });
   t.is(result.code, 0, result.stderr);
-  const written = JSON.parse(result.stdout).files.map((f: { path?: string; file?: string }) => f.path ?? f.file).join(' ');
+  const written = JSON.parse(result.stdout)
+    .files.map((f: { path?: string; file?: string }) => f.path ?? f.file)
+    .join(' ');
   t.regex(written, /apr-1\.7\.2\.tar\.bz2/);
   t.regex(written, /pcre2-10\.42\.tar\.gz/);
 });
 
-real('--httpd system: mod_wsgi built against Debian\'s apxs into the prefix, served by Debian\'s apache2, system untouched', async (t) => {
+real("--httpd system: mod_wsgi built against Debian's apxs into the prefix, served by Debian's apache2, system untouched", async (t) => {
   const systemModules = '/usr/lib/apache2/modules';
   const before = await snapshotTree(systemModules);
   const prefix = join(work, 'system-mode');
-  const result = await runCli(['build', '--prefix', prefix, '--httpd', 'system', '--apxs', '/usr/bin/apxs', '--mod-wsgi', '5.0.2', '--sources', sources!, '--offline', '--python', python, '--plain'], { env: env() });
+  const result = await runCli(
+    [
+      'build',
+      '--prefix',
+      prefix,
+      '--httpd',
+      'system',
+      '--apxs',
+      '/usr/bin/apxs',
+      '--mod-wsgi',
+      '5.0.2',
+      '--sources',
+      sources!,
+      '--offline',
+      '--python',
+      python,
+      '--plain',
+    ],
+    { env: env() },
+  );
   t.is(result.code, 0, result.stderr + result.stdout);
   const apacheVersion = /Apache\/(\d+\.\d+\.\d+)/.exec(execFileSync('/usr/sbin/apache2', ['-v']).toString())![1]!;
   t.regex(result.stdout, new RegExp(`Verified: GET http://127\\.0\\.0\\.1:\\d+/ -> 200 from ${apacheVersion.replaceAll('.', '\\.')}`));

@@ -50,7 +50,10 @@ interface State {
 function sha256(file: string): Promise<string> {
   return new Promise((done, fail) => {
     const hash = createHash('sha256');
-    createReadStream(file).on('data', (d) => hash.update(d)).on('end', () => done(hash.digest('hex'))).on('error', fail);
+    createReadStream(file)
+      .on('data', (d) => hash.update(d))
+      .on('end', () => done(hash.digest('hex')))
+      .on('error', fail);
   });
 }
 
@@ -121,7 +124,12 @@ function get(url: string, timeoutMs = 10_000): Promise<{ status: number; body: s
 }
 
 /** Polls until `url` answers with a status (any, unless `want` says which) or the deadline passes. */
-async function waitFor(url: string, served: Served | undefined, want: (r: { status: number; body: string }) => boolean = (r) => r.status === 200, timeoutMs = 60_000) {
+async function waitFor(
+  url: string,
+  served: Served | undefined,
+  want: (r: { status: number; body: string }) => boolean = (r) => r.status === 200,
+  timeoutMs = 60_000,
+) {
   const deadline = Date.now() + timeoutMs;
   let last = 'nothing yet';
   let exited = false;
@@ -137,7 +145,9 @@ async function waitFor(url: string, served: Served | undefined, want: (r: { stat
     }
     await sleep(250);
   }
-  throw new Error(`no wanted answer from ${url} within ${timeoutMs} ms (last: ${last})\nstdout:\n${served?.out() ?? ''}\nstderr:\n${served?.err() ?? ''}`);
+  throw new Error(
+    `no wanted answer from ${url} within ${timeoutMs} ms (last: ${last})\nstdout:\n${served?.out() ?? ''}\nstderr:\n${served?.err() ?? ''}`,
+  );
 }
 
 /** Processes (not zombies) whose command line mentions any of `texts`, or whose executable lies under `exeRoot`. */
@@ -156,7 +166,7 @@ function survivors(texts: string[], exeRoot?: string): string[] {
       } catch {
         /* kernel thread or not ours */
       }
-      if (texts.some((t) => cmdline.includes(t)) || (exeRoot && exe.startsWith(exeRoot + '/'))) found.push(`${entry}: ${cmdline.slice(0, 160)}`);
+      if (texts.some((t) => cmdline.includes(t)) || (exeRoot && exe.startsWith(`${exeRoot}/`))) found.push(`${entry}: ${cmdline.slice(0, 160)}`);
     } catch {
       /* gone */
     }
@@ -194,7 +204,12 @@ async function writeApp(dir: string, name: string, source: string): Promise<stri
 async function serverArgs(s: State, name: string): Promise<{ port: number; url: string; root: string; args: string[] }> {
   const port = await freePort();
   const root = join(s.work, `sr-${name}`);
-  return { port, url: `http://127.0.0.1:${port}`, root, args: ['--host', '127.0.0.1', '--port', String(port), '--server-root', root, '--startup-timeout', '30'] };
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    root,
+    args: ['--host', '127.0.0.1', '--port', String(port), '--server-root', root, '--startup-timeout', '30'],
+  };
 }
 
 /** Stops whatever a (possibly failed) test left running: the CLI gets SIGINT so it stops its own server first. */
@@ -270,14 +285,18 @@ export function registerSeedWorkflowTests(ava: TestFn, getContext: () => SeedCon
         prefix: side,
         log: () => {},
       });
-      t.log(`installed mod_wsgi-express into side prefix ${side} with ${result.method} in ${result.seconds.toFixed(1)} s (${result.compiled ? 'compiled' : 'reused modules/mod_wsgi.so'})`);
+      t.log(
+        `installed mod_wsgi-express into side prefix ${side} with ${result.method} in ${result.seconds.toFixed(1)} s (${result.compiled ? 'compiled' : 'reused modules/mod_wsgi.so'})`,
+      );
       t.false(result.compiled, 'the Apache build of mod_wsgi.so was reused, not compiled again');
       t.is(result.expressPath, join(side, 'bin', 'mod_wsgi-express'));
       s.servePrefix = side;
     }
     const httpd = execFileSync(join(s.servePrefix, 'bin', 'mod_wsgi-express'), ['module-config'], { env: { PATH: process.env.PATH } }).toString();
     t.regex(httpd, /^LoadModule wsgi_module "\/.*mod_wsgi-py\d+.*\.so"$/m);
-    const config = execFileSync(join(s.servePrefix, 'bin', 'mod_wsgi-express'), ['module-location']).toString().trim();
+    const config = execFileSync(join(s.servePrefix, 'bin', 'mod_wsgi-express'), ['module-location'])
+      .toString()
+      .trim();
     const apxsConfig = await readFile(join(config, '..', 'apxs_config.py'), 'utf8');
     const bindir = /^\s+BINDIR = '(.*)'$/m.exec(apxsConfig)?.[1] ?? '';
     t.is(realpathSync(bindir), join(stackRoot, 'bin'), `apxs_config.py names our httpd: ${bindir}`);
@@ -320,7 +339,18 @@ export function registerSeedWorkflowTests(ava: TestFn, getContext: () => SeedCon
     await writeApp(join(dir, 'assets'), 'style.css', 'body { color: green }\n');
     await writeApp(join(dir, 'htdocs'), 'robots.txt', 'User-agent: *\n');
     const srv = await serverArgs(s, 'static');
-    const served = cli(s, ['serve', '--prefix', s.servePrefix, app, '--url-alias', '/static', join(dir, 'assets'), '--document-root', join(dir, 'htdocs'), ...srv.args]);
+    const served = cli(s, [
+      'serve',
+      '--prefix',
+      s.servePrefix,
+      app,
+      '--url-alias',
+      '/static',
+      join(dir, 'assets'),
+      '--document-root',
+      join(dir, 'htdocs'),
+      ...srv.args,
+    ]);
     t.regex((await waitFor(`${srv.url}/`, served)).body, /^static app/);
     const css = await get(`${srv.url}/static/style.css`);
     t.is(css.status, 200);
@@ -335,14 +365,18 @@ export function registerSeedWorkflowTests(ava: TestFn, getContext: () => SeedCon
 
   test.serial('seed: --processes 2 --threads 1: two distinct daemon processes answer', async (t) => {
     const s = state();
-    const app = await writeApp(join(s.work, 'procs'), 'app.wsgi', `import os, time
+    const app = await writeApp(
+      join(s.work, 'procs'),
+      'app.wsgi',
+      `import os, time
 
 def application(environ, start_response):
     time.sleep(0.3)
     body = ('pid=%d\\n' % os.getpid()).encode()
     start_response('200 OK', [('Content-Type', 'text/plain')])
     return [body]
-`);
+`,
+    );
     const srv = await serverArgs(s, 'procs');
     const served = cli(s, ['serve', '--prefix', s.servePrefix, app, '--processes', '2', '--threads', '1', ...srv.args]);
     await waitFor(`${srv.url}/`, served);
@@ -398,8 +432,17 @@ def application(environ, start_response):
     const hasDjango = execFileSync(python, ['-c', 'import importlib.util as u; print(bool(u.find_spec("django")))']).toString().trim();
     if (hasDjango !== 'True') return t.fail(`Django is not importable from ${python}: apt-get install python3-django`);
     const source = await unpackModWsgi(s, 'src-django');
-    const result = await installPythonPackage({ sourceDir: source, python, apxs: join(s.ctx.prefix, 'httpd', 'bin', 'apxs'), target: 'venv', prefix: s.ctx.prefix, log: () => {} });
-    t.log(`mod_wsgi package into the Django venv: ${result.method} in ${result.seconds.toFixed(1)} s (${result.compiled ? 'compiled' : 'module reused'})`);
+    const result = await installPythonPackage({
+      sourceDir: source,
+      python,
+      apxs: join(s.ctx.prefix, 'httpd', 'bin', 'apxs'),
+      target: 'venv',
+      prefix: s.ctx.prefix,
+      log: () => {},
+    });
+    t.log(
+      `mod_wsgi package into the Django venv: ${result.method} in ${result.seconds.toFixed(1)} s (${result.compiled ? 'compiled' : 'module reused'})`,
+    );
     t.is(realpathSync(result.httpd), join(s.stackRoot, 'bin', 'httpd'));
 
     const project = join(s.work, 'djsite');
@@ -408,24 +451,35 @@ def application(environ, start_response):
     const settings = join(project, 'seedsite', 'settings.py');
     const original = await readFile(settings, 'utf8');
     t.regex(original, /BASE_DIR = Path\(/, 'the project template uses pathlib');
-    await writeFile(settings, original + `
+    await writeFile(
+      settings,
+      original +
+        `
 ALLOWED_HOSTS = ['127.0.0.1', 'localhost']
 INSTALLED_APPS += ['mod_wsgi.server']
 STATIC_URL = '/static/'
 STATIC_ROOT = BASE_DIR / 'collected'
 STATICFILES_DIRS = [BASE_DIR / 'assets']
-`);
+`,
+    );
     await writeApp(join(project, 'assets'), 'seed.css', 'h1 { color: teal }\n');
-    await writeFile(join(project, 'seedsite', 'urls.py'), `from django.http import HttpResponse
+    await writeFile(
+      join(project, 'seedsite', 'urls.py'),
+      `from django.http import HttpResponse
 from django.urls import path
 
 urlpatterns = [path('', lambda request: HttpResponse('django says hello'))]
-`);
+`,
+    );
     execFileSync('chmod', ['-R', 'a+rX', project]);
     execFileSync(python, ['manage.py', 'collectstatic', '--noinput'], { cwd: project });
     const srv = await serverArgs(s, 'django');
     const extra = [...(isRoot ? ['--user', 'www-data', '--group', 'www-data'] : []), '--locale', 'C.UTF-8', '--log-to-terminal'];
-    const child = spawn(python, ['manage.py', 'runmodwsgi', ...srv.args, ...extra], { cwd: project, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(python, ['manage.py', 'runmodwsgi', ...srv.args, ...extra], {
+      cwd: project,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     s.started.push(child);
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -464,13 +518,20 @@ urlpatterns = [path('', lambda request: HttpResponse('django says hello'))]
     t.true(laid.created.includes(join(venv, 'bin', 'mod_wsgi-apxs')));
     const source = await unpackModWsgi(s, 'src-dropin');
     // No APXS, and Debian's apxs2/apxs may well be on PATH: the drop-in must win.
-    const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${join(venv, "bin")}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` };
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${join(venv, 'bin')}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` };
     delete env.APXS;
     const started = Date.now();
     execFileSync(python, ['-m', 'pip', 'install', '--no-index', '--no-build-isolation', source], { env, stdio: 'ignore', timeout: 600_000 });
     t.log(`plain pip install (compiles mod_wsgi): ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const answer = JSON.parse(
-      execFileSync(python, ['-c', 'import json; from mod_wsgi.server import apxs_config as a, where; print(json.dumps([a.WITH_HTTPD_PACKAGE, a.HTTPD, a.LIBEXECDIR, a.BINDIR, where()]))'], { env }).toString(),
+      execFileSync(
+        python,
+        [
+          '-c',
+          'import json; from mod_wsgi.server import apxs_config as a, where; print(json.dumps([a.WITH_HTTPD_PACKAGE, a.HTTPD, a.LIBEXECDIR, a.BINDIR, where()]))',
+        ],
+        { env },
+      ).toString(),
     ) as [boolean, string, string, string, string];
     t.true(answer[0], 'setup.py found mod_wsgi-apxs (WITH_HTTPD_PACKAGE)');
     t.is(realpathSync(answer[1]), join(s.stackRoot, 'bin', 'httpd'));

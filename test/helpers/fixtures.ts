@@ -85,9 +85,18 @@ export const fixtureProvides: Readonly<Record<ComponentName, readonly string[]>>
   apr: ['bin/apr-1-config', 'include/apr-1/apr.h', 'lib/libapr-1.so', 'build-1/libtool'],
   'apr-util': ['bin/apu-1-config', 'include/apr-1/apu.h', 'lib/libaprutil-1.so'],
   httpd: [
-    'bin/httpd', 'bin/apxs', 'bin/apachectl', 'build/config_vars.mk', 'include/httpd.h',
-    'modules/mod_mpm_event.so', 'modules/mod_unixd.so', 'modules/mod_authz_core.so', 'modules/mod_mime.so',
-    'modules/mod_log_config.so', 'modules/mod_rewrite.so', 'modules/mod_proxy_http.so',
+    'bin/httpd',
+    'bin/apxs',
+    'bin/apachectl',
+    'build/config_vars.mk',
+    'include/httpd.h',
+    'modules/mod_mpm_event.so',
+    'modules/mod_unixd.so',
+    'modules/mod_authz_core.so',
+    'modules/mod_mime.so',
+    'modules/mod_log_config.so',
+    'modules/mod_rewrite.so',
+    'modules/mod_proxy_http.so',
   ],
   mod_wsgi: ['modules/mod_wsgi.so'],
 };
@@ -136,7 +145,7 @@ export async function makeFixtureSet(workDir: string, opts: FixtureOptions = {})
         await packProject(name, version, broken, join(stageRoot, name), tarball, slow);
         const sha256 = await sha256File(tarball);
         const recipe = await overlayRecipe(name, version, file, sha256, opts);
-        await writeFile(join(recipesDir, `${name}.json`), JSON.stringify(recipe, null, 2) + '\n');
+        await writeFile(join(recipesDir, `${name}.json`), `${JSON.stringify(recipe, null, 2)}\n`);
         return { name, version, file, sha256, recipe };
       }),
     );
@@ -174,10 +183,7 @@ async function packProject(
   }
   if (slow) await makeSlow(tree, slow.step, slow.seconds);
   const entries = [top, ...(await listTree(tree)).map((p) => `${top}/${p}`)];
-  await createTar(
-    { file: tarball, cwd: stageDir, gzip: true, portable: true, mtime: fixedMtime, noDirRecurse: true, noPax: true },
-    entries,
-  );
+  await createTar({ file: tarball, cwd: stageDir, gzip: true, portable: true, mtime: fixedMtime, noDirRecurse: true, noPax: true }, entries);
 }
 
 const slowScript = `#!/bin/sh
@@ -243,9 +249,7 @@ function isBinary(data: Buffer): boolean {
 /** Paths under dir, relative, sorted so every parent directory comes before its contents. */
 async function listTree(dir: string, prefix = ''): Promise<string[]> {
   const out: string[] = [];
-  const entries = (await readdir(join(dir, prefix), { withFileTypes: true })).sort((a, b) =>
-    a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
-  );
+  const entries = (await readdir(join(dir, prefix), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const entry of entries) {
     const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
     out.push(rel);
@@ -260,13 +264,7 @@ async function sha256File(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-async function overlayRecipe(
-  name: ComponentName,
-  version: string,
-  file: string,
-  sha256: string,
-  opts: FixtureOptions,
-): Promise<Recipe> {
+async function overlayRecipe(name: ComponentName, version: string, file: string, sha256: string, opts: FixtureOptions): Promise<Recipe> {
   const real = JSON.parse(await readFile(join(realRecipesDir, `${name}.json`), 'utf8')) as Recipe;
   const requires = fixtureRequires[name];
   const env = { ...(real.build.env ?? {}) };

@@ -12,7 +12,10 @@ export async function snapshotTree(dir: string): Promise<Record<string, string>>
     else if (stat.isDirectory()) {
       out[key] = `dir:${stat.mode.toString(8)}`;
       for (const name of (await readdir(path)).sort()) await walk(join(path, name));
-    } else out[key] = `file:${stat.mode.toString(8)}:${createHash('sha256').update(await readFile(path)).digest('hex')}`;
+    } else
+      out[key] = `file:${stat.mode.toString(8)}:${createHash('sha256')
+        .update(await readFile(path))
+        .digest('hex')}`;
   };
   await walk(dir);
   return out;

@@ -46,8 +46,15 @@ test('the plan builds in a placeholder, installs under one stack directory and a
   t.true(configure.includes('--enable-mpms-shared=all'));
   t.is(httpd.env.LDFLAGS, `-Wl,-rpath,${plan.stageRoot}/lib`);
   const modWsgi = plan.components.find((c) => c.name === 'mod_wsgi')!;
-  t.deepEqual(modWsgi.steps.find((s) => s.kind === 'configure')!.argv, ['./configure', `--with-apxs=${plan.stageRoot}/bin/apxs`, '--with-python=/usr/bin/python3']);
-  t.true(plan.components.every((c) => c.sourceDir.startsWith('/cache/build/')), 'sources are built outside the prefix');
+  t.deepEqual(modWsgi.steps.find((s) => s.kind === 'configure')!.argv, [
+    './configure',
+    `--with-apxs=${plan.stageRoot}/bin/apxs`,
+    '--with-python=/usr/bin/python3',
+  ]);
+  t.true(
+    plan.components.every((c) => c.sourceDir.startsWith('/cache/build/')),
+    'sources are built outside the prefix',
+  );
 });
 
 test('the build key changes with any input that changes the result, and only then', (t) => {
@@ -83,16 +90,25 @@ test('a lock file round-trips: written, read back, same plan', async (t) => {
   await writeFile(file, serializeLock(lock));
   const read = await readLock(file, (component) => `/patches/${component}`);
   t.is(buildKey(read), buildKey(lock));
-  t.deepEqual(read.components.map((c) => [c.name, c.version, c.artifacts[0]!.sha256]), lock.components.map((c) => [c.name, c.version, c.artifacts[0]!.sha256]));
+  t.deepEqual(
+    read.components.map((c) => [c.name, c.version, c.artifacts[0]!.sha256]),
+    lock.components.map((c) => [c.name, c.version, c.artifacts[0]!.sha256]),
+  );
 });
 
 test('a damaged lock file is refused with what is wrong', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'lock-'));
   const file = join(dir, 'bad.lock.json');
   await writeFile(file, JSON.stringify({ ...lockFor(), lockfileVersion: 99 }));
-  await t.throwsAsync(readLock(file, () => ''), { message: /lockfileVersion 99/ });
+  await t.throwsAsync(
+    readLock(file, () => ''),
+    { message: /lockfileVersion 99/ },
+  );
   const lock = lockFor();
   lock.components[0]!.artifacts[0]!.sha256 = 'nope';
   await writeFile(file, JSON.stringify(lock));
-  await t.throwsAsync(readLock(file, () => ''), { message: /pcre2 has no artifact with a sha256/ });
+  await t.throwsAsync(
+    readLock(file, () => ''),
+    { message: /pcre2 has no artifact with a sha256/ },
+  );
 });

@@ -47,7 +47,10 @@ test('the default versions resolve together for Python 3.10+ and each default is
   }
   for (const python of ['3.10.0', '3.11.2', '3.13.5']) {
     const resolved = resolve({ recipes, requests: {}, pythonVersion: python, buildExpat: false });
-    t.deepEqual(resolved.map((c) => c.name), ['pcre2', 'apr', 'apr-util', 'httpd', 'mod_wsgi']);
+    t.deepEqual(
+      resolved.map((c) => c.name),
+      ['pcre2', 'apr', 'apr-util', 'httpd', 'mod_wsgi'],
+    );
     t.true(resolved.every((c) => c.version === recipes.get(c.name)!.defaultVersion));
   }
 });
@@ -67,10 +70,17 @@ test('validation names the file, the JSON path and the problem', (t) => {
     () =>
       validateRecipe(
         {
-          name: 'httpd', description: 'x', homepage: 'x', license: 'x', dependencies: [], mirrorPath: 'httpd/{file}',
-          urlTemplates: ['https://example.invalid/{file}'], defaultVersion: '2.4.1',
+          name: 'httpd',
+          description: 'x',
+          homepage: 'x',
+          license: 'x',
+          dependencies: [],
+          mirrorPath: 'httpd/{file}',
+          urlTemplates: ['https://example.invalid/{file}'],
+          defaultVersion: '2.4.1',
           versions: { '2.4.1': { artifacts: [{ file: 'httpd-2.4.1.tar.gz', sha256: 'abc', sha256Source: 'x' }] } },
-          patches: [], build: { configure: 'configure', configureArgs: [], parallelMake: true, makeTargets: [], installTargets: [], provides: [] },
+          patches: [],
+          build: { configure: 'configure', configureArgs: [], parallelMake: true, makeTargets: [], installTargets: [], provides: [] },
         },
         'my.json',
       ),
@@ -84,7 +94,11 @@ test('an overlay adds a version to a built-in recipe and can override the defaul
   const sha = 'a'.repeat(64);
   await writeFile(
     join(dir, 'pcre2.json'),
-    JSON.stringify({ name: 'pcre2', defaultVersion: '10.99.0', versions: { '10.99.0': { artifacts: [{ file: 'pcre2-10.99.0.tar.gz', sha256: sha, sha256Source: 'internal mirror' }] } } }),
+    JSON.stringify({
+      name: 'pcre2',
+      defaultVersion: '10.99.0',
+      versions: { '10.99.0': { artifacts: [{ file: 'pcre2-10.99.0.tar.gz', sha256: sha, sha256Source: 'internal mirror' }] } },
+    }),
   );
   const recipes = await loadRecipes([dir]);
   const pcre2 = recipes.get('pcre2')!;

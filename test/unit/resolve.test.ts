@@ -16,7 +16,9 @@ test('exact versions and semver ranges pick the newest match', (t) => {
 });
 
 test('an unknown version lists the known ones and points at overlays', (t) => {
-  const error = t.throws(() => resolve({ recipes, requests: { httpd: '2.4.1' }, pythonVersion: '3.11.2', buildExpat: false }), { instanceOf: ResolveError });
+  const error = t.throws(() => resolve({ recipes, requests: { httpd: '2.4.1' }, pythonVersion: '3.11.2', buildExpat: false }), {
+    instanceOf: ResolveError,
+  });
   t.regex(error.message, /no httpd version matches "2\.4\.1" \(known: 2\.4\.71, /);
   t.regex(error.hint, /--recipes DIR/);
 });
@@ -27,7 +29,9 @@ test('mod_wsgi 6 needs Python >= 3.10: the default falls back to 5.x for an old 
 });
 
 test('an explicit mod_wsgi 6 with Python 3.9 is a conflict naming both sides', (t) => {
-  const error = t.throws(() => resolve({ recipes, requests: { mod_wsgi: '6.0.5' }, pythonVersion: '3.9.18', buildExpat: false }), { instanceOf: ResolveError });
+  const error = t.throws(() => resolve({ recipes, requests: { mod_wsgi: '6.0.5' }, pythonVersion: '3.9.18', buildExpat: false }), {
+    instanceOf: ResolveError,
+  });
   t.is(error.message, 'mod_wsgi 6.0.5 needs Python >=3.10, but the Python is 3.9.18');
   t.regex(error.hint, /--mod-wsgi VERSION/);
 });
@@ -37,9 +41,17 @@ test('APR-util 1.6 needs APR 1.x: an APR 2 from an overlay conflicts', async (t)
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const dir = await mkdtemp(join(tmpdir(), 'apr2-'));
-  await writeFile(join(dir, 'apr.json'), JSON.stringify({ name: 'apr', versions: { '2.0.0': { artifacts: [{ file: 'apr-2.0.0.tar.gz', sha256: 'b'.repeat(64), sha256Source: 'test' }] } } }));
+  await writeFile(
+    join(dir, 'apr.json'),
+    JSON.stringify({
+      name: 'apr',
+      versions: { '2.0.0': { artifacts: [{ file: 'apr-2.0.0.tar.gz', sha256: 'b'.repeat(64), sha256Source: 'test' }] } },
+    }),
+  );
   const withApr2 = await loadRecipes([dir]);
-  const error = t.throws(() => resolve({ recipes: withApr2, requests: { apr: '2.0.0' }, pythonVersion: '3.11.2', buildExpat: false }), { instanceOf: ResolveError });
+  const error = t.throws(() => resolve({ recipes: withApr2, requests: { apr: '2.0.0' }, pythonVersion: '3.11.2', buildExpat: false }), {
+    instanceOf: ResolveError,
+  });
   t.regex(error.message, /^apr-util 1\.6\.5 needs apr >=1\.3\.0 <2, but apr 2\.0\.0 was chosen$/);
 });
 
@@ -54,7 +66,9 @@ test('conditional configure arguments follow the features', (t) => {
   const args = ['--a', { if: 'ssl', args: ['--enable-ssl'] }, { if: '!ssl', args: ['--disable-ssl'] }, { if: 'dep:expat', args: ['--with-expat=x'] }];
   t.deepEqual(evaluateArgs(args, { ssl: true, zlib: false, expat: false }, ['apr']), ['--a', '--enable-ssl']);
   t.deepEqual(evaluateArgs(args, { ssl: false, zlib: false, expat: true }, ['expat']), ['--a', '--disable-ssl', '--with-expat=x']);
-  t.throws(() => evaluateArgs([{ if: 'bogus', args: [] }], { ssl: true, zlib: true, expat: true }, []), { message: /unknown recipe condition "bogus"/ });
+  t.throws(() => evaluateArgs([{ if: 'bogus', args: [] }], { ssl: true, zlib: true, expat: true }, []), {
+    message: /unknown recipe condition "bogus"/,
+  });
 });
 
 test('a locked httpd carries mod_ssl and deflate flags exactly when the features say so', (t) => {

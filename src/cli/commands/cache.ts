@@ -7,7 +7,7 @@ import type { ParsedFlags } from '../args.js';
 /** `wsgi-toolchain cache list|prune [--keep N] [--json]` */
 export async function cacheCommand(values: ParsedFlags, action: string | undefined): Promise<number> {
   const cacheDir = resolve(values['cache-dir'] ?? defaultCacheDir(process.env));
-  const print = (text: string) => process.stdout.write(text + '\n');
+  const print = (text: string) => process.stdout.write(`${text}\n`);
   const describe = (b: Awaited<ReturnType<typeof listBuilds>>[number]) =>
     `${b.key.slice(0, 16)}  ${(b.bytes / 1e6).toFixed(1).padStart(6)} MB  ${(b.lastUsedAt ?? b.createdAt).slice(0, 19)}  ${b.components.map((c) => `${c.name} ${c.version}`).join(', ')}  (${b.python})`;
   switch (action) {
@@ -22,7 +22,8 @@ export async function cacheCommand(values: ParsedFlags, action: string | undefin
     }
     case 'prune': {
       const keep = values.keep === undefined ? 0 : Number(values.keep);
-      if (!Number.isInteger(keep) || keep < 0) throw new UsageError(`--keep ${values.keep} is not a whole number`, 'pass --keep N, the number of most recently used builds to keep');
+      if (!Number.isInteger(keep) || keep < 0)
+        throw new UsageError(`--keep ${values.keep} is not a whole number`, 'pass --keep N, the number of most recently used builds to keep');
       const removed = await pruneBuilds(cacheDir, keep);
       if (values.json) print(JSON.stringify({ cacheDir, removed }, null, 2));
       else {

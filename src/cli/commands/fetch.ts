@@ -22,7 +22,7 @@ import { indexSourceDirs } from '../../fetch/sources.js';
 import type { PlannedComponent } from '../../plan/plan.js';
 import { buildOptionsFrom, defaultPrefix, type ParsedFlags } from '../args.js';
 
-const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 
 export interface FetchedFile {
   component: string;
@@ -103,7 +103,8 @@ export async function fetchCommand(values: ParsedFlags): Promise<number> {
   // 1. every tarball into the cache (verified), all at once
   const acquired = new Map<string, AcquireResult>();
   if (options.offline) {
-    for (const [name, local] of await collectLocal(components, { cacheDir: plan.cacheDir, mirrors: options.mirrors, sourceIndex })) acquired.set(name, local);
+    for (const [name, local] of await collectLocal(components, { cacheDir: plan.cacheDir, mirrors: options.mirrors, sourceIndex }))
+      acquired.set(name, local);
   } else {
     const results = await Promise.allSettled(
       components.map(async (c) => {
@@ -144,11 +145,15 @@ export async function fetchCommand(values: ParsedFlags): Promise<number> {
   }
   for (const f of files) {
     const sig = f.signature ? `, signature ok (${f.signature.uid})` : '';
-    out(`${f.status === 'written' ? 'wrote' : 'kept '} ${f.path} (${formatBytes(f.bytes)}, sha256 ${f.sha256.slice(0, 12)}…, from ${f.origin}${sig})`);
+    out(
+      `${f.status === 'written' ? 'wrote' : 'kept '} ${f.path} (${formatBytes(f.bytes)}, sha256 ${f.sha256.slice(0, 12)}…, from ${f.origin}${sig})`,
+    );
   }
   const written = files.filter((f) => f.status === 'written').length;
   out(`\n${files.length} source${files.length === 1 ? '' : 's'} in ${dest} (${written} written, ${files.length - written} already there).`);
-  out(`Build from them without network:\n  wsgi-toolchain build --prefix DIR --sources ${dest} --offline\n  wsgi-toolchain build --prefix DIR --mirror file://${dest} --offline`);
+  out(
+    `Build from them without network:\n  wsgi-toolchain build --prefix DIR --sources ${dest} --offline\n  wsgi-toolchain build --prefix DIR --mirror file://${dest} --offline`,
+  );
   return ExitCode.ok;
 }
 
@@ -163,7 +168,10 @@ async function writeOne(
   const rel = expandMirrorPath(c.locked.mirrorPath, { file: result.artifact.file, version: c.version, component: c.name });
   const target = resolvePath(dest, rel);
   if (relative(dest, target).startsWith('..')) {
-    throw new UsageError(`the mirror path ${c.locked.mirrorPath} of ${c.name} leads outside --dest`, 'fix the recipe: mirrorPath must be relative, like "httpd/{file}"');
+    throw new UsageError(
+      `the mirror path ${c.locked.mirrorPath} of ${c.name} leads outside --dest`,
+      'fix the recipe: mirrorPath must be relative, like "httpd/{file}"',
+    );
   }
   let signature: FetchedFile['signature'];
   const keys = options.verifySignatures ? keysFor(c.name, ctx.keySets) : undefined;

@@ -14,7 +14,7 @@ export function formatSize(bytes: number): string {
   return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
-const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 
 export function formatInfo(info: PrefixInfo): string {
   const yes = (b: boolean) => (b ? 'yes' : 'no');
@@ -38,7 +38,9 @@ export function formatInfo(info: PrefixInfo): string {
     `lock:       ${info.lockFile}${info.lockFileMatches ? '' : ' (differs from the installed build: edited or replaced)'}`,
     `log:        ${info.logFile}`,
     'flags:',
-    ...info.components.map((c) => `  ${c.name.padEnd(9)} ${c.configureArgs.join(' ')}${c.patches.length ? ` (patches: ${c.patches.join(', ')})` : ''}`),
+    ...info.components.map(
+      (c) => `  ${c.name.padEnd(9)} ${c.configureArgs.join(' ')}${c.patches.length ? ` (patches: ${c.patches.join(', ')})` : ''}`,
+    ),
   ];
   return lines.join('\n');
 }

@@ -14,7 +14,7 @@ export async function packCommand(values: ParsedFlags): Promise<number> {
   const cacheDir = resolve(values['cache-dir'] ?? defaultCacheDir(process.env));
   const result = await packPrefix({ prefix, output: values.output, cacheDir, waitSeconds: wait });
   if (values.json) {
-    process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     return ExitCode.ok;
   }
   const lines = [
@@ -23,6 +23,6 @@ export async function packCommand(values: ParsedFlags): Promise<number> {
       ? `  from the build cache; installs into any prefix: wsgi-toolchain build --from-archive ${result.output} --prefix DIR`
       : `  from the installed stack (the build cache no longer holds it): installs only where the stack path is at most ${result.placeholder.length} characters long, as ${result.placeholder} is`,
   ];
-  process.stdout.write(lines.join('\n') + '\n');
+  process.stdout.write(`${lines.join('\n')}\n`);
   return ExitCode.ok;
 }

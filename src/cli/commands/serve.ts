@@ -15,7 +15,8 @@ export async function serveCommand(values: Pick<ParsedFlags, 'prefix' | 'python'
     return ExitCode.ok;
   }
   const prefix = args.prefix ?? values.prefix ?? defaultPrefix(process.env);
-  if (!prefix) throw new UsageError('no --prefix given', 'pass --prefix DIR of a wsgi-toolchain build (or set WSGI_HTTPD_PREFIX, or activate its virtualenv)');
+  if (!prefix)
+    throw new UsageError('no --prefix given', 'pass --prefix DIR of a wsgi-toolchain build (or set WSGI_HTTPD_PREFIX, or activate its virtualenv)');
   return serve({
     prefix: resolve(prefix),
     python: args.python ?? values.python,

@@ -3,7 +3,7 @@ import { uninstallPrefix, type UninstallResult } from '../../install/uninstall.j
 import { formatSize } from './info.js';
 import { defaultPrefix, type ParsedFlags } from '../args.js';
 
-const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 
 export function formatUninstall(result: UninstallResult): string {
   const verb = result.dryRun ? 'would remove' : 'removed';
@@ -24,7 +24,8 @@ export async function uninstallCommand(values: ParsedFlags): Promise<number> {
   let waitSeconds = 0;
   if (values.wait !== undefined) {
     waitSeconds = Number(values.wait);
-    if (!Number.isInteger(waitSeconds) || waitSeconds < 0) throw new UsageError(`--wait ${values.wait} is not a whole number`, 'pass --wait a number such as 30');
+    if (!Number.isInteger(waitSeconds) || waitSeconds < 0)
+      throw new UsageError(`--wait ${values.wait} is not a whole number`, 'pass --wait a number such as 30');
   }
   const result = await uninstallPrefix(prefix, { cacheDir: values['cache-dir'], waitSeconds, dryRun: values['dry-run'] ?? false, env: process.env });
   out(values.json ? JSON.stringify(result, null, 2) : formatUninstall(result));

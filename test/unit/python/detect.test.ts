@@ -4,8 +4,8 @@ import { existsSync, realpathSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ExitCode, PrerequisiteError, UsageError } from '../../src/errors.js';
-import { detectPython, othersCanReach, readPythonInfo } from '../../src/python/detect.js';
+import { ExitCode, PrerequisiteError, UsageError } from '../../../src/errors.js';
+import { detectPython, othersCanReach, readPythonInfo } from '../../../src/python/detect.js';
 
 const systemPython = '/usr/bin/python3';
 
@@ -144,7 +144,12 @@ async function usageError(t: ExecutionContext, promise: Promise<unknown>, ...par
 }
 
 test('--python that does not exist: UsageError naming --python', async (t) => {
-  const error = await usageError(t, detectPython({ python: '/nonexistent/python3', env: cleanEnv() }), '--python=/nonexistent/python3', 'does not exist');
+  const error = await usageError(
+    t,
+    detectPython({ python: '/nonexistent/python3', env: cleanEnv() }),
+    '--python=/nonexistent/python3',
+    'does not exist',
+  );
   t.true(error.hint.includes('--python'));
 });
 
@@ -192,7 +197,12 @@ test('a broken prefix virtualenv or a stale VIRTUAL_ENV is an error, not a silen
   const error = await usageError(t, detectPython({ prefix: broken, env: cleanEnv() }), broken, 'pyvenv.cfg');
   t.true(error.hint.includes('venv --clear'));
 
-  const stale = await usageError(t, detectPython({ env: cleanEnv({ VIRTUAL_ENV: '/nonexistent-venv' }) }), 'VIRTUAL_ENV=/nonexistent-venv', 'does not exist');
+  const stale = await usageError(
+    t,
+    detectPython({ env: cleanEnv({ VIRTUAL_ENV: '/nonexistent-venv' }) }),
+    'VIRTUAL_ENV=/nonexistent-venv',
+    'does not exist',
+  );
   t.true(stale.hint.includes('deactivate'));
 });
 
@@ -217,7 +227,7 @@ test('othersCanReach: finds the first directory others cannot search', async (t)
   if (!reachable.readableByOthers) {
     // Something above the temp dir is closed (e.g. TMPDIR under /root): the check must name that directory.
     t.truthy(reachable.blockedAt);
-    t.false(inner.startsWith(reachable.blockedAt + '/a'));
+    t.false(inner.startsWith(`${reachable.blockedAt}/a`));
     return;
   }
   await chmod(path.join(outer, 'a'), 0o750);

@@ -36,7 +36,10 @@ const fixtureOptions = () => ({
 test.serial('plan() shows the build as data and touches nothing', async (t) => {
   const prefix = join(work, 'planned');
   const p = await plan({ prefix, ...fixtureOptions() });
-  t.deepEqual(p.components.map((c) => c.name), ['pcre2', 'apr', 'apr-util', 'httpd', 'mod_wsgi']);
+  t.deepEqual(
+    p.components.map((c) => c.name),
+    ['pcre2', 'apr', 'apr-util', 'httpd', 'mod_wsgi'],
+  );
   t.is(p.layout.prefix, prefix);
   t.is(p.lock.python.executable, '/usr/bin/python3');
   t.false(existsSync(prefix));
@@ -56,7 +59,10 @@ test.serial('build() builds silently, a second build() is up to date, locate() r
   const prefix = join(work, 'p1');
   const report = await build({ prefix, ...fixtureOptions() });
   t.false(report.upToDate);
-  t.deepEqual(report.components.map((c) => `${c.name} ${c.version}`), ['pcre2', 'apr', 'apr-util', 'httpd', 'mod_wsgi'].map((n) => `${n} ${fixtureVersions[n as keyof typeof fixtureVersions]}`));
+  t.deepEqual(
+    report.components.map((c) => `${c.name} ${c.version}`),
+    ['pcre2', 'apr', 'apr-util', 'httpd', 'mod_wsgi'].map((n) => `${n} ${fixtureVersions[n as keyof typeof fixtureVersions]}`),
+  );
   t.true(existsSync(report.logFile));
 
   const again = await build({ prefix, ...fixtureOptions() });
@@ -67,7 +73,8 @@ test.serial('build() builds silently, a second build() is up to date, locate() r
   t.is(where.prefix, prefix);
   t.is(where.root, report.root);
   t.is(where.link, join(prefix, 'httpd'));
-  for (const path of [where.root, where.httpd, where.apxs, where.apachectl, where.modWsgi, where.modulesDir, where.lockFile, where.logFile]) await t.notThrowsAsync(access(path), path);
+  for (const path of [where.root, where.httpd, where.apxs, where.apachectl, where.modWsgi, where.modulesDir, where.lockFile, where.logFile])
+    await t.notThrowsAsync(access(path), path);
   t.is(where.httpd, join(prefix, 'httpd', 'bin', 'httpd'));
   t.is(where.modWsgi, join(prefix, 'httpd', 'modules', 'mod_wsgi.so'));
   t.is(where.python.executable, '/usr/bin/python3');
@@ -118,7 +125,17 @@ test.serial('locate() refuses a build that was moved away from the directory it 
 });
 
 test('the package exports the error classes and defaults', (t) => {
-  for (const name of ['ToolchainError', 'UsageError', 'PrerequisiteError', 'DownloadError', 'ChecksumError', 'BuildStepError', 'VerifyError', 'LockedError', 'NotBuiltError'])
+  for (const name of [
+    'ToolchainError',
+    'UsageError',
+    'PrerequisiteError',
+    'DownloadError',
+    'ChecksumError',
+    'BuildStepError',
+    'VerifyError',
+    'LockedError',
+    'NotBuiltError',
+  ])
     t.is(typeof (api as Record<string, unknown>)[name], 'function', name);
   t.is(api.ExitCode.usage, 2);
   t.is(typeof api.version, 'string');

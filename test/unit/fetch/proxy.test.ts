@@ -4,10 +4,10 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { DownloadError } from '../../src/errors.js';
-import { downloadVerified } from '../../src/fetch/download.js';
-import { isNoProxy, proxyForUrl } from '../../src/fetch/proxy.js';
-import { startLoopbackServer } from '../helpers/loopback-server.js';
+import { DownloadError } from '../../../src/errors.js';
+import { downloadVerified } from '../../../src/fetch/download.js';
+import { isNoProxy, proxyForUrl } from '../../../src/fetch/proxy.js';
+import { startLoopbackServer } from '../../helpers/loopback-server.js';
 import { fast, filesUnder, makeFixture } from './fixtures.js';
 import { startLoopbackProxy } from './proxy-server.js';
 
@@ -91,8 +91,25 @@ function selfSignedCert(dir: string): { key: Buffer; cert: Buffer } | undefined 
   try {
     execFileSync(
       'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-        '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')],
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
       { stdio: 'ignore' },
     );
     return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
@@ -137,6 +154,9 @@ test('https through a CONNECT tunnel; TLS is still verified inside the tunnel', 
   await downloadVerified({ ...fast, env, ca: tls.cert, urls: [url], sha256: fx.sha256, dest });
   t.true(readFileSync(dest).equals(fx.body));
   t.is(hits, 1);
-  t.deepEqual(proxy.seen, [`CONNECT 127.0.0.1:${(origin.address() as AddressInfo).port}`, `CONNECT 127.0.0.1:${(origin.address() as AddressInfo).port}`]);
+  t.deepEqual(proxy.seen, [
+    `CONNECT 127.0.0.1:${(origin.address() as AddressInfo).port}`,
+    `CONNECT 127.0.0.1:${(origin.address() as AddressInfo).port}`,
+  ]);
   t.deepEqual(filesUnder(fx.cacheDir), [join('trusted', fx.file)]);
 });

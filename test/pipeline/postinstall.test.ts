@@ -58,7 +58,7 @@ const fixtureEnv = (name: string): Record<string, string> => ({
   WSGI_HTTPD_VERIFY: '0',
   WSGI_HTTPD_PYTHON_PACKAGE: '0',
 });
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI escapes are what this test looks for
 const ansi = /\x1b\[/;
 
 test('WSGI_HTTPD_SKIP_BUILD=1: exit 0, one line, nothing built', async (t) => {
@@ -71,7 +71,7 @@ test('WSGI_HTTPD_SKIP_BUILD=1: exit 0, one line, nothing built', async (t) => {
   t.false(existsSync(join(work, 'skipped')));
 });
 
-test('in this repository\'s own checkout (npm ci) the launcher builds nothing and needs no dist/', async (t) => {
+test("in this repository's own checkout (npm ci) the launcher builds nothing and needs no dist/", async (t) => {
   const env = { ...fixtureEnv('own-checkout'), WSGI_HTTPD_SOURCES: fixtures.sourcesDir, INIT_CWD: repoRoot, npm_lifecycle_event: 'postinstall' };
   const result = await runNode([launcher], env);
   t.is(result.code, 0, result.stderr);
@@ -107,7 +107,10 @@ test('no compiler: exit 0 with the reason and the command to run later; WSGI_HTT
   t.is(soft.code, 0, soft.stderr);
   const lines = soft.stdout.trim().split('\n');
   t.is(lines.length, 1, soft.stdout);
-  t.regex(lines[0]!, /^wsgi-httpd: not built: .*compiler.*\(fix: .*build-essential.*\); once fixed, run: npx wsgi-toolchain build --prefix \S+no-cc --python \/usr\/bin\/python3 --recipes \S+ --sources \S+ --no-verify/i);
+  t.regex(
+    lines[0]!,
+    /^wsgi-httpd: not built: .*compiler.*\(fix: .*build-essential.*\); once fixed, run: npx wsgi-toolchain build --prefix \S+no-cc --python \/usr\/bin\/python3 --recipes \S+ --sources \S+ --no-verify/i,
+  );
   t.false(ansi.test(soft.stdout + soft.stderr));
   t.false(existsSync(join(work, 'no-cc')));
 
@@ -135,7 +138,10 @@ test.serial('a fixture build configured only by WSGI_HTTPD_* variables: one summ
   const lines = result.stdout.trim().split('\n');
   t.is(lines.length, 1, result.stdout);
   t.false(ansi.test(result.stdout));
-  const m = /^wsgi-httpd: built pcre2 10\.99, apr 1\.9\.0, apr-util 1\.9\.0, httpd 2\.4\.99, mod_wsgi 9\.0\.0 into (\S+) in \d+ s \(log: (\S+)\)$/.exec(lines[0]!);
+  const m =
+    /^wsgi-httpd: built pcre2 10\.99, apr 1\.9\.0, apr-util 1\.9\.0, httpd 2\.4\.99, mod_wsgi 9\.0\.0 into (\S+) in \d+ s \(log: (\S+)\)$/.exec(
+      lines[0]!,
+    );
   t.truthy(m, lines[0]);
   t.is(m![1], join(work, 'built'));
   await t.notThrowsAsync(access(m![2]!));

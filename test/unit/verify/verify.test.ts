@@ -3,17 +3,10 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { VerifyError } from '../../src/errors.js';
-import { capture } from '../../src/util/run.js';
-import { layoutFromApxs, layoutFromRoot, type ApacheLayout } from '../../src/verify/apache-layout.js';
-import {
-  parseAppBody,
-  processesMentioning,
-  renderConfig,
-  ServerVerifyError,
-  versionMatches,
-  verifyServer,
-} from '../../src/verify/verify.js';
+import { VerifyError } from '../../../src/errors.js';
+import { capture } from '../../../src/util/run.js';
+import { layoutFromApxs, layoutFromRoot, type ApacheLayout } from '../../../src/verify/apache-layout.js';
+import { parseAppBody, processesMentioning, renderConfig, ServerVerifyError, versionMatches, verifyServer } from '../../../src/verify/verify.js';
 
 const apxs = '/usr/bin/apxs';
 const apache2 = '/usr/sbin/apache2';
@@ -69,7 +62,10 @@ test('renderConfig is self-contained and only switches users when asked', (t) =>
     dir: '/tmp/wsgi-verify-x',
     port: 4242,
     logLevel: 'warn',
-    loadModules: [['mpm_event_module', '/m/mod_mpm_event.so'], ['wsgi_module', '/m/my mod_wsgi.so']] as Array<[string, string]>,
+    loadModules: [
+      ['mpm_event_module', '/m/mod_mpm_event.so'],
+      ['wsgi_module', '/m/my mod_wsgi.so'],
+    ] as Array<[string, string]>,
     mpm: 'event',
     appPath: '/tmp/wsgi-verify-x/app.wsgi',
     accessLog: false,
@@ -212,10 +208,9 @@ systemTest('a Python version other than the one mod_wsgi runs gives a VerifyErro
   const parent = await mkdtemp(join(tmpdir(), 'verify-parent-'));
   try {
     await chmod(parent, 0o755);
-    const error = await t.throwsAsync(
-      verifyServer({ layout, modWsgi, python: { executable: python3, version: '2.7.18' }, workDir: parent }),
-      { instanceOf: VerifyError },
-    );
+    const error = await t.throwsAsync(verifyServer({ layout, modWsgi, python: { executable: python3, version: '2.7.18' }, workDir: parent }), {
+      instanceOf: VerifyError,
+    });
     t.regex(error!.message, new RegExp(`runs Python ${pythonVersion.replace(/\./g, '\\.')}, expected 2\\.7\\.18`));
     t.regex(error!.message, /python-version: /);
     t.truthy(error!.hint);
@@ -237,10 +232,9 @@ systemTest('as root, a Python the server user cannot reach is refused up front',
     await chmod(hidden, 0o700);
     await symlink(python3, join(hidden, 'python3'));
     const started = Date.now();
-    const error = await t.throwsAsync(
-      verifyServer({ layout, modWsgi, python: { executable: join(hidden, 'python3'), version: pythonVersion } }),
-      { instanceOf: VerifyError },
-    );
+    const error = await t.throwsAsync(verifyServer({ layout, modWsgi, python: { executable: join(hidden, 'python3'), version: pythonVersion } }), {
+      instanceOf: VerifyError,
+    });
     t.regex(error!.message, /cannot be run as /);
     t.regex(error!.message, new RegExp(`${hidden} is not searchable`));
     t.regex(error!.hint, /\/root/);

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import type { DownloadOptions } from '../../src/fetch/download.js';
+import type { DownloadOptions } from '../../../src/fetch/download.js';
 
 export interface Fixture {
   dir: string;

@@ -9,8 +9,8 @@ import { access, constants, mkdir, mkdtemp, readFile, rm } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { list as listTar, extract as extractTar } from 'tar';
-import type { ComponentName, ConditionalArgs, Recipe } from '../src/recipe/types.js';
-import { fixtureVersions, makeFixtureSet, type FixtureSet } from './helpers/fixtures.js';
+import type { ComponentName, ConditionalArgs, Recipe } from '../../src/recipe/types.js';
+import { fixtureVersions, makeFixtureSet, type FixtureSet } from '../helpers/fixtures.js';
 
 const python = '/usr/bin/python3';
 const jobs = 2;
@@ -84,7 +84,12 @@ async function buildOne(
   const make = await run('make', [`-j${vars.jobs}`, ...recipe.build.makeTargets], src, env);
   output += make.output;
   if (make.code !== 0) return { failed: 'make', output };
-  const install = await run('make', recipe.build.installTargets.map((t) => expand(t, vars)), src, env);
+  const install = await run(
+    'make',
+    recipe.build.installTargets.map((t) => expand(t, vars)),
+    src,
+    env,
+  );
   output += install.output;
   if (install.code !== 0) return { failed: 'install', output };
   return { output };
@@ -117,10 +122,15 @@ test('makeFixtureSet: reproducible tarballs in the mirror layout, overlay recipe
     t.is(f.version, fixtureVersions[f.component]);
     t.is(f.file, `${f.component}-${f.version}.tar.gz`);
     const path = join(a.sourcesDir, f.component, f.file);
-    t.is(createHash('sha256').update(await readFile(path)).digest('hex'), f.sha256);
+    t.is(
+      createHash('sha256')
+        .update(await readFile(path))
+        .digest('hex'),
+      f.sha256,
+    );
 
     const recipe = JSON.parse(await readFile(join(a.recipesDir, `${f.component}.json`), 'utf8')) as Recipe;
-    const real = JSON.parse(await readFile(new URL(`../recipes/${f.component}.json`, import.meta.url), 'utf8')) as Recipe;
+    const real = JSON.parse(await readFile(new URL(`../../recipes/${f.component}.json`, import.meta.url), 'utf8')) as Recipe;
     t.is(recipe.name, f.component);
     t.is(recipe.defaultVersion, f.version);
     t.is(recipe.mirrorPath, `${f.component}/{file}`);
@@ -142,10 +152,13 @@ test('makeFixtureSet: reproducible tarballs in the mirror layout, overlay recipe
     t.truthy(configure);
     t.is(configure!.mode & 0o111, 0o111);
     t.truthy(entries.find((e) => e.path.endsWith('/build-aux/configure-lib.sh')));
-    t.falsy(entries.find((e) => /\/(config\.log|Makefile)$|\.o$|\.so$/.test(e.path)), 'no build products');
+    t.falsy(
+      entries.find((e) => /\/(config\.log|Makefile)$|\.o$|\.so$/.test(e.path)),
+      'no build products',
+    );
   }
   t.deepEqual(b.recipes.httpd!.urlTemplates, ['http://127.0.0.1:9/httpd/{file}']);
-  t.deepEqual(a.recipes['mod_wsgi']!.versions['9.0.0']!.requires, { python: '>=3.6' });
+  t.deepEqual(a.recipes.mod_wsgi!.versions['9.0.0']!.requires, { python: '>=3.6' });
 });
 
 test('the fixture chain builds by hand into one prefix: httpd -V runs without LD_LIBRARY_PATH', async (t) => {
@@ -170,12 +183,10 @@ test('the fixture chain builds by hand into one prefix: httpd -V runs without LD
       t.regex(noApr.output, /configure: error: APR not found/);
       const badApr = await run('./configure', [`--prefix=${prefix}`, `--with-apr=${join(dir, 'nothing')}`], probe);
       t.regex(badApr.output, /configure: error: APR not found/);
-      const noExpat = await run(
-        './configure',
-        [`--prefix=${prefix}`, `--with-apr=${prefix}/bin/apr-1-config`],
-        probe,
-        { ...process.env, ac_cv_header_expat_h: 'no' },
-      );
+      const noExpat = await run('./configure', [`--prefix=${prefix}`, `--with-apr=${prefix}/bin/apr-1-config`], probe, {
+        ...process.env,
+        ac_cv_header_expat_h: 'no',
+      });
       t.is(noExpat.code, 1);
       t.regex(noExpat.output, /configure: error: expat\.h: No such file or directory/);
     }
@@ -183,7 +194,7 @@ test('the fixture chain builds by hand into one prefix: httpd -V runs without LD
 
   // every file both the fixture recipes and the real recipes promise
   for (const name of chain) {
-    const real = JSON.parse(await readFile(new URL(`../recipes/${name}.json`, import.meta.url), 'utf8')) as Recipe;
+    const real = JSON.parse(await readFile(new URL(`../../recipes/${name}.json`, import.meta.url), 'utf8')) as Recipe;
     for (const p of new Set([...set.recipes[name]!.build.provides, ...real.build.provides])) {
       t.true(await exists(join(prefix, p)), `${name} provides ${p}`);
     }

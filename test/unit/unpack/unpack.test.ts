@@ -1,12 +1,24 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  existsSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import * as tar from 'tar';
-import { UnpackError } from '../../src/errors.js';
-import { unpackArchive, detectCompression } from '../../src/unpack/unpack.js';
+import { UnpackError } from '../../../src/errors.js';
+import { unpackArchive, detectCompression } from '../../../src/unpack/unpack.js';
 
 function workdir(t: { teardown(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'wsgi-unpack-test-'));
@@ -17,7 +29,7 @@ function workdir(t: { teardown(fn: () => void): void }): string {
 /** A raw ustar header, so that we can write entries node-tar's packer would never produce. */
 function header(name: string, opts: { type?: string; size?: number; linkname?: string; mode?: number } = {}): Buffer {
   const b = Buffer.alloc(512);
-  const octal = (n: number, width: number) => n.toString(8).padStart(width - 1, '0') + '\0';
+  const octal = (n: number, width: number) => `${n.toString(8).padStart(width - 1, '0')}\0`;
   b.write(name, 0, 100, 'utf8');
   b.write(octal(opts.mode ?? 0o644, 8), 100);
   b.write(octal(0, 8), 108);
@@ -33,7 +45,7 @@ function header(name: string, opts: { type?: string; size?: number; linkname?: s
   b.write(octal(0, 8), 337);
   let sum = 0;
   for (const byte of b) sum += byte;
-  b.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
+  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
   return b;
 }
 
@@ -129,7 +141,8 @@ test('truncated .tar.bz2 is an error and leaves nothing', async (t) => {
   const src = join(dir, 'src', 'pkg-1.0');
   mkdirSync(src, { recursive: true });
   // Incompressible content so that the truncation cuts file data, not just the end-of-archive blocks.
-  for (let i = 0; i < 4; i++) writeFileSync(join(src, `f${i}`), Buffer.from(Array.from({ length: 64 * 1024 }, () => Math.floor(Math.random() * 256))));
+  for (let i = 0; i < 4; i++)
+    writeFileSync(join(src, `f${i}`), Buffer.from(Array.from({ length: 64 * 1024 }, () => Math.floor(Math.random() * 256))));
   const plain = join(dir, 'pkg.tar');
   await tar.c({ file: plain, cwd: join(dir, 'src') }, ['pkg-1.0']);
   rmSync(join(dir, 'src'), { recursive: true });
@@ -159,37 +172,57 @@ test('truncated .tar.gz is an error and leaves nothing', async (t) => {
 const malicious: { title: string; entries: RawEntry[]; entry: string; reason: RegExp }[] = [
   {
     title: '"../x" path',
-    entries: [{ name: 'pkg/', type: '5' }, { name: 'pkg/ok', body: 'fine' }, { name: '../x', body: 'escaped' }],
+    entries: [
+      { name: 'pkg/', type: '5' },
+      { name: 'pkg/ok', body: 'fine' },
+      { name: '../x', body: 'escaped' },
+    ],
     entry: '../x',
     reason: /\.\./,
   },
   {
     title: 'nested "pkg/../../x" path',
-    entries: [{ name: 'pkg/', type: '5' }, { name: 'pkg/../../x', body: 'escaped' }],
+    entries: [
+      { name: 'pkg/', type: '5' },
+      { name: 'pkg/../../x', body: 'escaped' },
+    ],
     entry: 'pkg/../../x',
     reason: /\.\./,
   },
   {
     title: 'absolute path',
-    entries: [{ name: 'pkg/', type: '5' }, { name: '/tmp/wsgi-httpd-abs-test', body: 'escaped' }],
+    entries: [
+      { name: 'pkg/', type: '5' },
+      { name: '/tmp/wsgi-httpd-abs-test', body: 'escaped' },
+    ],
     entry: '/tmp/wsgi-httpd-abs-test',
     reason: /absolute/,
   },
   {
     title: 'symlink to /etc',
-    entries: [{ name: 'pkg/', type: '5' }, { name: 'pkg/etc', type: '2', linkname: '/etc' }, { name: 'pkg/etc/evil', body: 'x' }],
+    entries: [
+      { name: 'pkg/', type: '5' },
+      { name: 'pkg/etc', type: '2', linkname: '/etc' },
+      { name: 'pkg/etc/evil', body: 'x' },
+    ],
     entry: 'pkg/etc',
     reason: /absolute path \/etc/,
   },
   {
     title: 'symlink climbing out with ..',
-    entries: [{ name: 'pkg/', type: '5' }, { name: 'pkg/up', type: '2', linkname: '../../outside' }],
+    entries: [
+      { name: 'pkg/', type: '5' },
+      { name: 'pkg/up', type: '2', linkname: '../../outside' },
+    ],
     entry: 'pkg/up',
     reason: /outside/,
   },
   {
     title: 'symlink leaving the stripped top directory',
-    entries: [{ name: 'pkg/', type: '5' }, { name: 'pkg/sib', type: '2', linkname: '../sibling' }],
+    entries: [
+      { name: 'pkg/', type: '5' },
+      { name: 'pkg/sib', type: '2', linkname: '../sibling' },
+    ],
     entry: 'pkg/sib',
     reason: /outside the tree/,
   },
@@ -206,25 +239,37 @@ const malicious: { title: string; entries: RawEntry[]; entry: string; reason: Re
   },
   {
     title: 'hard link out of the tree',
-    entries: [{ name: 'pkg/', type: '5' }, { name: 'pkg/passwd', type: '1', linkname: '/etc/passwd' }],
+    entries: [
+      { name: 'pkg/', type: '5' },
+      { name: 'pkg/passwd', type: '1', linkname: '/etc/passwd' },
+    ],
     entry: 'pkg/passwd',
     reason: /hard link/,
   },
   {
     title: 'hard link climbing with ..',
-    entries: [{ name: 'pkg/', type: '5' }, { name: 'pkg/h', type: '1', linkname: '../outside' }],
+    entries: [
+      { name: 'pkg/', type: '5' },
+      { name: 'pkg/h', type: '1', linkname: '../outside' },
+    ],
     entry: 'pkg/h',
     reason: /hard link/,
   },
   {
     title: 'character device',
-    entries: [{ name: 'pkg/', type: '5' }, { name: 'pkg/null', type: '3' }],
+    entries: [
+      { name: 'pkg/', type: '5' },
+      { name: 'pkg/null', type: '3' },
+    ],
     entry: 'pkg/null',
     reason: /CharacterDevice/,
   },
   {
     title: 'fifo',
-    entries: [{ name: 'pkg/', type: '5' }, { name: 'pkg/pipe', type: '6' }],
+    entries: [
+      { name: 'pkg/', type: '5' },
+      { name: 'pkg/pipe', type: '6' },
+    ],
     entry: 'pkg/pipe',
     reason: /FIFO/,
   },
@@ -263,7 +308,15 @@ test('refuses an archive over the entry limit', async (t) => {
 test('refuses an archive over the size limit (decompression bomb)', async (t) => {
   const dir = workdir(t);
   const archive = join(dir, 'bomb.tar.gz');
-  writeFileSync(archive, gzipSync(rawTar([{ name: 'pkg/', type: '5' }, { name: 'pkg/big', body: 'z'.repeat(5000) }])));
+  writeFileSync(
+    archive,
+    gzipSync(
+      rawTar([
+        { name: 'pkg/', type: '5' },
+        { name: 'pkg/big', body: 'z'.repeat(5000) },
+      ]),
+    ),
+  );
   const error = await t.throwsAsync(unpackArchive(archive, join(dir, 'out'), { maxBytes: 4096 }), { instanceOf: UnpackError });
   t.true(error!.message.includes('"pkg/big"'));
   t.regex(error!.message, /bomb/);
@@ -289,7 +342,14 @@ test('not an archive is refused', async (t) => {
 test('an archive without a single top directory is unpacked as it is; setuid bits dropped', async (t) => {
   const dir = workdir(t);
   const archive = join(dir, 'flat.tar');
-  writeFileSync(archive, rawTar([{ name: 'a', body: 'A' }, { name: 'b/', type: '5' }, { name: 'b/c', body: 'C', mode: 0o4755 }]));
+  writeFileSync(
+    archive,
+    rawTar([
+      { name: 'a', body: 'A' },
+      { name: 'b/', type: '5' },
+      { name: 'b/c', body: 'C', mode: 0o4755 },
+    ]),
+  );
   const dest = join(dir, 'out');
   const result = await unpackArchive(archive, dest);
   t.is(result.strippedDir, undefined);

@@ -9,9 +9,9 @@ import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DownloadError, ExitCode, PrerequisiteError, SignatureError } from '../../src/errors.js';
-import { acquireSignature, checkSignature, keysFor, loadSigningKeys, verifySignature, type SigningKeys } from '../../src/fetch/signature.js';
-import { startLoopbackServer } from '../helpers/loopback-server.js';
+import { DownloadError, ExitCode, type PrerequisiteError, SignatureError } from '../../../src/errors.js';
+import { acquireSignature, checkSignature, keysFor, loadSigningKeys, verifySignature, type SigningKeys } from '../../../src/fetch/signature.js';
+import { startLoopbackServer } from '../../helpers/loopback-server.js';
 
 const hasGpg = (() => {
   try {
@@ -42,7 +42,17 @@ function gpg(home: string, args: string[], input?: string): string {
 async function makeSigner(name: string): Promise<Signer> {
   const home = join(work, `gnupg-${name}`);
   await mkdir(home, { mode: 0o700 });
-  gpg(home, ['--passphrase', '', '--pinentry-mode', 'loopback', '--quick-generate-key', `${name} (throwaway test key) <${name}@example.invalid>`, 'ed25519', 'sign', 'never']);
+  gpg(home, [
+    '--passphrase',
+    '',
+    '--pinentry-mode',
+    'loopback',
+    '--quick-generate-key',
+    `${name} (throwaway test key) <${name}@example.invalid>`,
+    'ed25519',
+    'sign',
+    'never',
+  ]);
   const fingerprint = /^fpr:+([0-9A-F]{40}):/m.exec(gpg(home, ['--with-colons', '--list-keys']))![1]!;
   return { home, fingerprint, armored: gpg(home, ['--armor', '--export', fingerprint]) };
 }
@@ -108,8 +118,10 @@ gpgTest('a tampered tarball fails with a SignatureError (exit 5) saying BAD sign
 gpgTest('a signature by another key fails, naming that key, even when its public key sits in the armored block unpinned', async (t) => {
   const sig = join(work, 'by-mallory.asc');
   sign(mallory, tarball, sig);
-  for (const armored of [alice.armored, alice.armored + '\n' + mallory.armored]) {
-    const error = await t.throwsAsync(verifySignature({ file: tarball, signature: sig, keys: keyFile([alice], armored) }), { instanceOf: SignatureError });
+  for (const armored of [alice.armored, `${alice.armored}\n${mallory.armored}`]) {
+    const error = await t.throwsAsync(verifySignature({ file: tarball, signature: sig, keys: keyFile([alice], armored) }), {
+      instanceOf: SignatureError,
+    });
     t.regex(error!.message, new RegExp(`made by key ${mallory.fingerprint.slice(-16)}.*not one of the 1 pinned`));
     t.regex(error!.hint, /KEYS file/);
   }
@@ -121,14 +133,16 @@ gpgTest('with gpgv alone on PATH (no gpg): the armor is decoded in-process; pinn
   await mkdir(bin, { recursive: true });
   await symlink(gpgv, join(bin, 'gpgv'));
   const env = { PATH: bin };
-  const both = alice.armored + '\n' + mallory.armored;
+  const both = `${alice.armored}\n${mallory.armored}`;
   const ok = await verifySignature({ file: tarball, signature: `${tarball}.asc`, keys: keyFile([alice], both), env });
   t.is(ok.fingerprint, alice.fingerprint);
   const error = await t.throwsAsync(verifySignature({ file: tarball, signature: join(work, 'by-mallory.asc'), keys: keyFile([alice], both), env }), {
     instanceOf: SignatureError,
   });
   t.regex(error!.message, new RegExp(`made by key ${mallory.fingerprint}, which is not pinned`));
-  const none = await t.throwsAsync(verifySignature({ file: tarball, signature: `${tarball}.asc`, keys: keyFile([alice], both), env: { PATH: join(work, 'empty-bin') } }));
+  const none = await t.throwsAsync(
+    verifySignature({ file: tarball, signature: `${tarball}.asc`, keys: keyFile([alice], both), env: { PATH: join(work, 'empty-bin') } }),
+  );
   t.is(none!.name, 'PrerequisiteError');
   t.regex((none as PrerequisiteError).hint, /apt-get install gpgv/);
 });
@@ -136,7 +150,9 @@ gpgTest('with gpgv alone on PATH (no gpg): the armor is decoded in-process; pinn
 gpgTest('a file that is not a signature is refused', async (t) => {
   const junk = join(work, 'junk.asc');
   await writeFile(junk, 'this is not a signature\n');
-  const error = await t.throwsAsync(verifySignature({ file: tarball, signature: junk, keys: keyFile([alice], alice.armored) }), { instanceOf: SignatureError });
+  const error = await t.throwsAsync(verifySignature({ file: tarball, signature: junk, keys: keyFile([alice], alice.armored) }), {
+    instanceOf: SignatureError,
+  });
   t.regex(error!.message, /junk\.asc/);
 });
 
@@ -156,7 +172,11 @@ gpgTest('acquireSignature: beside a --sources file, over http (tarball URL + .as
   await mkdir(sources);
   await copyFile(tarball, join(sources, 'apache2_2.4.99.orig.tar.gz'));
   await copyFile(`${tarball}.asc`, join(sources, 'apache2_2.4.99.orig.tar.gz.asc'));
-  const acquired = { path: cacheFile, artifact: { file: 'httpd-2.4.99.tar.gz', sha256 }, origin: `sources:${join(sources, 'apache2_2.4.99.orig.tar.gz')}` };
+  const acquired = {
+    path: cacheFile,
+    artifact: { file: 'httpd-2.4.99.tar.gz', sha256 },
+    origin: `sources:${join(sources, 'apache2_2.4.99.orig.tar.gz')}`,
+  };
   const fromSources = await checkSignature({ ...base, acquired, offline: true, keys: keyFile([alice], alice.armored) });
   t.is(fromSources.origin, join(sources, 'apache2_2.4.99.orig.tar.gz.asc'));
   t.is(fromSources.fingerprint, alice.fingerprint);
@@ -177,41 +197,47 @@ gpgTest('acquireSignature: beside a --sources file, over http (tarball URL + .as
   t.false(existsSync(`${cacheFile}.asc`));
 
   // 4. offline, nothing local
-  const error = await t.throwsAsync(acquireSignature({ ...base, acquired: { ...acquired, origin: 'cache' }, offline: true }), { instanceOf: DownloadError });
+  const error = await t.throwsAsync(acquireSignature({ ...base, acquired: { ...acquired, origin: 'cache' }, offline: true }), {
+    instanceOf: DownloadError,
+  });
   t.regex(error!.message, /no signature found for httpd 2\.4\.99 \(httpd-2\.4\.99\.tar\.gz\.asc\)/);
   t.is(server.requests.length, 1);
 });
 
 // ---- the real httpd-2.4.68 signature (opt-in, like test/e2e/real-build.test.ts) ----
 const real = process.env.WSGI_HTTPD_REAL_SOURCES;
-const why = 'WSGI_HTTPD_REAL_SOURCES is not set: run `bash scripts/fetch-test-sources.sh` and export WSGI_HTTPD_REAL_SOURCES=<the directory it prints>';
+const why =
+  'WSGI_HTTPD_REAL_SOURCES is not set: run `bash scripts/fetch-test-sources.sh` and export WSGI_HTTPD_REAL_SOURCES=<the directory it prints>';
 const realTest = real && hasGpg ? test.serial : test.skip;
 if (!real) console.log(`real signature test skipped: ${why}`);
 
-realTest(`real: httpd-2.4.68 (Debian's apache2_2.4.68.orig.tar.gz + .asc) verifies against recipes/keys; tampered copies fail${real ? '' : ` (skipped: ${why})`}`, async (t) => {
-  const file = join(real!, 'apache2_2.4.68.orig.tar.gz');
-  const sig = `${file}.asc`;
-  t.true(existsSync(sig), `${sig} is missing: scripts/fetch-test-sources.sh keeps the .asc of the orig tarballs`);
-  const keys = keysFor('httpd', await loadSigningKeys())!;
-  const result = await verifySignature({ file, signature: sig, keys });
-  t.is(result.fingerprint, '65B2D44FE74BD5E3DE3AC3F082781DE46D5954FA');
-  t.regex(result.uid, /Eric Covener/);
+realTest(
+  `real: httpd-2.4.68 (Debian's apache2_2.4.68.orig.tar.gz + .asc) verifies against recipes/keys; tampered copies fail${real ? '' : ` (skipped: ${why})`}`,
+  async (t) => {
+    const file = join(real!, 'apache2_2.4.68.orig.tar.gz');
+    const sig = `${file}.asc`;
+    t.true(existsSync(sig), `${sig} is missing: scripts/fetch-test-sources.sh keeps the .asc of the orig tarballs`);
+    const keys = keysFor('httpd', await loadSigningKeys())!;
+    const result = await verifySignature({ file, signature: sig, keys });
+    t.is(result.fingerprint, '65B2D44FE74BD5E3DE3AC3F082781DE46D5954FA');
+    t.regex(result.uid, /Eric Covener/);
 
-  const dir = await mkdtemp(join(tmpdir(), 'wsgi-sig-real-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const tampered = join(dir, 'apache2_2.4.68.orig.tar.gz');
-  const bytes = await readFile(file);
-  bytes[bytes.length - 10] ^= 0xff;
-  await writeFile(tampered, bytes);
-  await chmod(tampered, 0o644);
-  const bad = await t.throwsAsync(verifySignature({ file: tampered, signature: sig, keys }), { instanceOf: SignatureError });
-  t.regex(bad!.message, /BAD signature/);
+    const dir = await mkdtemp(join(tmpdir(), 'wsgi-sig-real-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const tampered = join(dir, 'apache2_2.4.68.orig.tar.gz');
+    const bytes = await readFile(file);
+    bytes[bytes.length - 10] ^= 0xff;
+    await writeFile(tampered, bytes);
+    await chmod(tampered, 0o644);
+    const bad = await t.throwsAsync(verifySignature({ file: tampered, signature: sig, keys }), { instanceOf: SignatureError });
+    t.regex(bad!.message, /BAD signature/);
 
-  // a signature whose bytes were altered: gpg reports it as bad or unreadable, never as valid
-  const sigText = await readFile(sig, 'utf8');
-  const lines = sigText.split('\n');
-  const i = lines.findIndex((l) => l.length > 40 && !l.includes(':') && !l.startsWith('-'));
-  lines[i] = lines[i]!.slice(0, 20) + (lines[i]![20] === 'A' ? 'B' : 'A') + lines[i]!.slice(21);
-  await writeFile(join(dir, 'bad.asc'), lines.join('\n'));
-  await t.throwsAsync(verifySignature({ file, signature: join(dir, 'bad.asc'), keys }), { instanceOf: SignatureError });
-});
+    // a signature whose bytes were altered: gpg reports it as bad or unreadable, never as valid
+    const sigText = await readFile(sig, 'utf8');
+    const lines = sigText.split('\n');
+    const i = lines.findIndex((l) => l.length > 40 && !l.includes(':') && !l.startsWith('-'));
+    lines[i] = lines[i]!.slice(0, 20) + (lines[i]![20] === 'A' ? 'B' : 'A') + lines[i]!.slice(21);
+    await writeFile(join(dir, 'bad.asc'), lines.join('\n'));
+    await t.throwsAsync(verifySignature({ file, signature: join(dir, 'bad.asc'), keys }), { instanceOf: SignatureError });
+  },
+);

@@ -1,6 +1,6 @@
 import test from 'ava';
-import { pythonProblems } from '../../src/python/detect.js';
-import type { PythonInfo } from '../../src/python/types.js';
+import { pythonProblems } from '../../../src/python/detect.js';
+import type { PythonInfo } from '../../../src/python/types.js';
 
 /** A healthy distribution Python 3.13 (synthetic: pythonProblems only looks at the object). */
 function info(overrides: Partial<PythonInfo> = {}): PythonInfo {
@@ -126,6 +126,9 @@ test('a Python under a directory others cannot search is a warning naming that d
 });
 
 test('not CPython: an error; problems add up', (t) => {
-  const problems = pythonProblems(info({ implementation: 'pypy', hasHeaders: false, homeAccess: { readableByOthers: false, blockedAt: '/root' } }), 'linux');
+  const problems = pythonProblems(
+    info({ implementation: 'pypy', hasHeaders: false, homeAccess: { readableByOthers: false, blockedAt: '/root' } }),
+    'linux',
+  );
   t.deepEqual(ids(problems), ['error:python-implementation', 'error:python-headers', 'warning:python-home-access']);
 });

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { UsageError } from '../../src/errors.js';
+import { UsageError } from '../../../src/errors.js';
 import {
   diskCheck,
   execCheck,
@@ -14,9 +14,9 @@ import {
   runDoctor,
   type Check,
   type ToolFacts,
-} from '../../src/doctor/doctor.js';
-import { readPythonInfo } from '../../src/python/detect.js';
-import type { PythonInfo } from '../../src/python/types.js';
+} from '../../../src/doctor/doctor.js';
+import { readPythonInfo } from '../../../src/python/detect.js';
+import type { PythonInfo } from '../../../src/python/types.js';
 
 const systemPython = '/usr/bin/python3';
 
@@ -82,7 +82,10 @@ test('the real machine: compiler, make, perl, Python and headers are found', asy
   t.is(byId(checks, 'disk-prefix').status, facts.freeDiskBytes! >= MIN_FREE_BYTES ? 'ok' : 'fail');
   t.is(byId(checks, 'build-exec').status, 'ok');
 
-  t.is(ok, checks.every((c) => c.status !== 'fail'));
+  t.is(
+    ok,
+    checks.every((c) => c.status !== 'fail'),
+  );
 });
 
 test('a PATH without a compiler: cc fails with the install commands', async (t) => {
@@ -189,7 +192,8 @@ test('build dir: noexec (injected) fails with the WSGI_HTTPD_BUILD_DIR hint; a r
 
 test('a real noexec mount is detected (when this test may mount a tmpfs; skipped otherwise)', async (t) => {
   const mountPoint = await mkdtemp(path.join(tmp, 'noexec-'));
-  const mounted = process.getuid?.() === 0 && spawnSync('mount', ['-t', 'tmpfs', '-o', 'noexec,size=4m', 'tmpfs', mountPoint], { stdio: 'ignore' }).status === 0;
+  const mounted =
+    process.getuid?.() === 0 && spawnSync('mount', ['-t', 'tmpfs', '-o', 'noexec,size=4m', 'tmpfs', mountPoint], { stdio: 'ignore' }).status === 0;
   if (!mounted) {
     t.log('cannot mount a tmpfs here (not root or not permitted): covered by the injected probe test');
     t.pass();
@@ -271,7 +275,14 @@ test('diskCheck: below 1 GiB fails, unknown warns', (t) => {
 test('formatDoctor: one line per check, fixes and hints indented under failures only', (t) => {
   const text = formatDoctor([
     { id: 'a', title: 'Alpha', status: 'ok', detail: 'fine', fix: { debian: 'd', rhel: 'r', macos: 'm' } },
-    { id: 'b', title: 'Beta check', status: 'fail', detail: 'broken', fix: { debian: 'apt-get install b', rhel: 'dnf install b', macos: 'brew install b' }, hint: 'try harder' },
+    {
+      id: 'b',
+      title: 'Beta check',
+      status: 'fail',
+      detail: 'broken',
+      fix: { debian: 'apt-get install b', rhel: 'dnf install b', macos: 'brew install b' },
+      hint: 'try harder',
+    },
     { id: 'c', title: 'Gamma', status: 'warn', detail: 'meh' },
   ]);
   t.is(

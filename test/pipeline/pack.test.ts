@@ -26,7 +26,16 @@ test.before(async () => {
 test.after.always(() => closeFixtureWorld(world));
 
 const cacheEnv = (name: string) => ({ WSGI_HTTPD_CACHE_DIR: join(work, name) });
-const fromArchive = (archive: string, prefix: string) => ['build', '--from-archive', archive, '--prefix', prefix, '--no-verify', '--no-python-package', '--plain'];
+const fromArchive = (archive: string, prefix: string) => [
+  'build',
+  '--from-archive',
+  archive,
+  '--prefix',
+  prefix,
+  '--no-verify',
+  '--no-python-package',
+  '--plain',
+];
 const httpdVersion = (prefix: string) => execFileSync(join(prefix, 'httpd', 'bin', 'httpd'), ['-V'], { env: { PATH: process.env.PATH } }).toString();
 /** Lines of component steps ("apr: configure"): a build from an archive has none. */
 const componentStep = /^\S+ \[[\d:]+\] [\w-]+: (unpack|patch|configure|compile|install|check)\b/m;
@@ -54,7 +63,10 @@ let lockText: string;
 
 test.serial('pack, delete the cache, build --from-archive into a new prefix: offline, no compile step, httpd -V works', async (t) => {
   const prefix = join(work, 'p');
-  const built = await runCli(['build', '--prefix', prefix, '--recipes', fixtures.recipesDir, '--python', '/usr/bin/python3', '--no-verify', '--no-python-package', '--plain'], { env: cacheEnv('cache') });
+  const built = await runCli(
+    ['build', '--prefix', prefix, '--recipes', fixtures.recipesDir, '--python', '/usr/bin/python3', '--no-verify', '--no-python-package', '--plain'],
+    { env: cacheEnv('cache') },
+  );
   t.is(built.code, 0, built.stderr + built.stdout);
   lockText = await readFile(join(prefix, 'wsgi-toolchain.lock.json'), 'utf8');
 
@@ -77,7 +89,9 @@ test.serial('pack, delete the cache, build --from-archive into a new prefix: off
   t.notRegex(installed.stdout, componentStep, 'no component step ran');
   t.regex(installed.stdout, /Installing the build in .*stack\.tar\.gz \(\d+ files, every sha256 matches its manifest\)/);
   t.regex(httpdVersion(target), /Apache\/2\.4\.99/);
-  const apxsPrefix = execFileSync(join(target, 'httpd', 'bin', 'apxs'), ['-q', 'PREFIX']).toString().trim();
+  const apxsPrefix = execFileSync(join(target, 'httpd', 'bin', 'apxs'), ['-q', 'PREFIX'])
+    .toString()
+    .trim();
   t.true(apxsPrefix.startsWith(join(target, '.wsgi-httpd', 'stacks')), apxsPrefix);
   t.is(await readFile(join(target, 'wsgi-toolchain.lock.json'), 'utf8'), lockText, 'the lock of the packed build');
 
@@ -146,7 +160,9 @@ test.serial('without its cache entry the installed stack is packed; it installs 
   const ok = await runCli([...fromArchive(fromStack, same), '--offline'], { env: cacheEnv('cache-stack') });
   t.is(ok.code, 0, ok.stderr + ok.stdout);
   t.regex(httpdVersion(same), /Apache\/2\.4\.99/);
-  const apxsPrefix = execFileSync(join(same, 'httpd', 'bin', 'apxs'), ['-q', 'PREFIX']).toString().trim();
+  const apxsPrefix = execFileSync(join(same, 'httpd', 'bin', 'apxs'), ['-q', 'PREFIX'])
+    .toString()
+    .trim();
   t.true(apxsPrefix.startsWith(join(same, '.wsgi-httpd', 'stacks')), apxsPrefix);
   t.is(grepTree(join(same, '.wsgi-httpd'), join(work, 'q', '.wsgi-httpd')), '', 'no file mentions the packed prefix');
 
@@ -154,6 +170,9 @@ test.serial('without its cache entry the installed stack is packed; it installs 
   await mkdir(longer);
   const refused = await runCli(fromArchive(fromStack, longer), { env: cacheEnv('cache-stack') });
   t.is(refused.code, 2, refused.stderr);
-  t.regex(refused.stderr, /was packed from a stack installed at \S+ \(\d+ characters\), so it installs only where the stack path is no longer.*\(fix: choose a --prefix of at most \d+ characters/);
+  t.regex(
+    refused.stderr,
+    /was packed from a stack installed at \S+ \(\d+ characters\), so it installs only where the stack path is no longer.*\(fix: choose a --prefix of at most \d+ characters/,
+  );
   t.deepEqual(await readdir(longer), [], 'the prefix is untouched');
 });

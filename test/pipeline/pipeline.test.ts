@@ -35,13 +35,20 @@ test.serial('build over loopback: download, verify, unpack, configure, make, ins
   const prefix = join(work, 'p1');
   const result = await runCli(['build', '--prefix', prefix, ...common()], { env: envFor('p1') });
   t.is(result.code, 0, result.stderr + result.stdout);
-  for (const c of ['pcre2', 'apr', 'apr-util', 'httpd', 'mod_wsgi']) t.true(server.requests.some((r) => r.startsWith(`GET /${c}/`)), c);
+  for (const c of ['pcre2', 'apr', 'apr-util', 'httpd', 'mod_wsgi'])
+    t.true(
+      server.requests.some((r) => r.startsWith(`GET /${c}/`)),
+      c,
+    );
   const httpd = join(prefix, 'httpd', 'bin', 'httpd');
   const version = execFileSync(httpd, ['-V'], { env: { PATH: process.env.PATH } }).toString();
   t.regex(version, /Apache\/2\.4\.99/);
   t.true((await readlink(join(prefix, 'httpd'))).startsWith('.wsgi-httpd/stacks/'));
   const lock = JSON.parse(await readFile(join(prefix, 'wsgi-toolchain.lock.json'), 'utf8'));
-  t.deepEqual(lock.components.map((c: { name: string }) => c.name), ['pcre2', 'apr', 'apr-util', 'httpd', 'mod_wsgi']);
+  t.deepEqual(
+    lock.components.map((c: { name: string }) => c.name),
+    ['pcre2', 'apr', 'apr-util', 'httpd', 'mod_wsgi'],
+  );
   t.is(lock.python.executable, '/usr/bin/python3');
   t.true(existsSync(join(prefix, '.wsgi-httpd', 'logs', 'build.log')));
   t.regex(result.stdout, /Built:\n\s+pcre2\s+10\.99/);
@@ -55,7 +62,9 @@ test.serial('build over loopback: download, verify, unpack, configure, make, ins
 test.serial('a failing configure: exit 6, the last lines and a hint, the log path, and the earlier prefix untouched', async (t) => {
   const prefix = join(work, 'p1');
   const before = await snapshotTree(prefix);
-  const result = await runCli(['build', '--prefix', prefix, ...common(), '--recipes', broken.recipesDir, '--sources', broken.sourcesDir, '--force'], { env: envFor('p1') });
+  const result = await runCli(['build', '--prefix', prefix, ...common(), '--recipes', broken.recipesDir, '--sources', broken.sourcesDir, '--force'], {
+    env: envFor('p1'),
+  });
   t.is(result.code, 6, result.stderr);
   t.regex(result.stderr, /Last lines of the failing step:\n(.|\n)*C compiler cannot create executables/);
   const logLine = /Full log: (\S+)/.exec(result.stderr);
@@ -68,7 +77,9 @@ test.serial('a failing configure: exit 6, the last lines and a hint, the log pat
 
 test.serial('a failing first build leaves no prefix behind', async (t) => {
   const prefix = join(work, 'never');
-  const result = await runCli(['build', '--prefix', prefix, ...common(), '--recipes', broken.recipesDir, '--sources', broken.sourcesDir], { env: envFor('never') });
+  const result = await runCli(['build', '--prefix', prefix, ...common(), '--recipes', broken.recipesDir, '--sources', broken.sourcesDir], {
+    env: envFor('never'),
+  });
   t.is(result.code, 6);
   t.false(existsSync(prefix));
 });
@@ -100,7 +111,8 @@ test.serial('--sources finds renamed tarballs by sha256, offline', async (t) => 
   const { mkdir, copyFile } = await import('node:fs/promises');
   const renamed = join(work, 'renamed');
   await mkdir(renamed);
-  for (const f of fixtures.files) await copyFile(join(fixtures.sourcesDir, f.component, f.file), join(renamed, `${f.component}_${f.version}.orig.tar.gz`));
+  for (const f of fixtures.files)
+    await copyFile(join(fixtures.sourcesDir, f.component, f.file), join(renamed, `${f.component}_${f.version}.orig.tar.gz`));
   const seen = server.requests.length;
   const prefix = join(work, 'from-sources');
   const result = await runCli(['build', '--prefix', prefix, ...common(), '--offline', '--sources', renamed], { env: envFor('sources') });
@@ -112,7 +124,11 @@ test.serial('--sources finds renamed tarballs by sha256, offline', async (t) => 
 test.serial('bad input gets one error line naming the problem and the fix', async (t) => {
   const cases: [string[], number, RegExp][] = [
     [['build', '--prefix', join(work, 'x'), '--httpd', '9.9.9', ...common()], 2, /no httpd version matches "9\.9\.9".*\(fix: pick one of those/],
-    [['build', '--prefix', join(work, 'x'), '--python', '/nonexistent/python', '--no-verify', '--no-python-package'], 2, /--python=\/nonexistent\/python is not a Python interpreter/],
+    [
+      ['build', '--prefix', join(work, 'x'), '--python', '/nonexistent/python', '--no-verify', '--no-python-package'],
+      2,
+      /--python=\/nonexistent\/python is not a Python interpreter/,
+    ],
     [['build', '--prefix', join(work, 'x'), '--frobnicate'], 2, /Unknown option '--frobnicate'.*\(fix: run 'wsgi-toolchain --help'/],
     [['build', '--prefix', join(work, 'x'), '--lock', join(work, 'missing.lock.json')], 2, /cannot read lock file/],
     [['explode'], 2, /unknown command "explode"/],
@@ -146,20 +162,42 @@ test.serial('CI image recipe: fetch in one stage, build offline from the lock in
   const locked = await runCli(['lock', '--output', lockFile, ...common()], { env: envFor('ci-lock') });
   t.is(locked.code, 0, locked.stderr);
   const dest = join(work, 'ci-sources');
-  const fetched = await runCli(['fetch', '--lock', lockFile, '--dest', dest, '--recipes', fixtures.recipesDir, '--python', '/usr/bin/python3'], { env: envFor('ci-fetch') });
+  const fetched = await runCli(['fetch', '--lock', lockFile, '--dest', dest, '--recipes', fixtures.recipesDir, '--python', '/usr/bin/python3'], {
+    env: envFor('ci-fetch'),
+  });
   t.is(fetched.code, 0, fetched.stderr);
   const seen = server.requests.length;
   const builds = [];
   for (const name of ['image-a', 'image-b']) {
     const prefix = join(work, name);
     // A fresh cache each time: nothing but the lock and the fetched directory goes into the image build.
-    const result = await runCli(['build', '--prefix', prefix, '--lock', lockFile, '--sources', dest, '--offline', '--python', '/usr/bin/python3', '--no-verify', '--no-python-package', '--plain'], { env: envFor(`ci-${name}`) });
+    const result = await runCli(
+      [
+        'build',
+        '--prefix',
+        prefix,
+        '--lock',
+        lockFile,
+        '--sources',
+        dest,
+        '--offline',
+        '--python',
+        '/usr/bin/python3',
+        '--no-verify',
+        '--no-python-package',
+        '--plain',
+      ],
+      { env: envFor(`ci-${name}`) },
+    );
     t.is(result.code, 0, result.stderr);
     const tree = await snapshotTree(await realpath(join(prefix, 'httpd')));
     builds.push({ files: Object.keys(tree).sort(), lock: JSON.parse(await readFile(join(prefix, 'wsgi-toolchain.lock.json'), 'utf8')) });
   }
   t.is(server.requests.length, seen, 'the image builds open no connection');
   t.deepEqual(builds[0]!.files, builds[1]!.files);
-  t.deepEqual(builds[0]!.lock.components.map((c: { name: string; version: string }) => `${c.name} ${c.version}`), builds[1]!.lock.components.map((c: { name: string; version: string }) => `${c.name} ${c.version}`));
+  t.deepEqual(
+    builds[0]!.lock.components.map((c: { name: string; version: string }) => `${c.name} ${c.version}`),
+    builds[1]!.lock.components.map((c: { name: string; version: string }) => `${c.name} ${c.version}`),
+  );
   t.true(builds[0]!.files.length > 20);
 });

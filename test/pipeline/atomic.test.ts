@@ -34,7 +34,8 @@ test.before(async () => {
   await chmod(work, 0o755);
   server = await startLoopbackServer({ root: join(work, 'served', 'sources'), handlers, lifetimeMs: 15 * 60_000 });
   fixtures = await makeFixtureSet(join(work, 'fixtures'));
-  for (const step of ['configure', 'make', 'install'] as const) slowSets[step] = await makeFixtureSet(join(work, `slow-${step}`), { slow: { apr: step }, slowSeconds });
+  for (const step of ['configure', 'make', 'install'] as const)
+    slowSets[step] = await makeFixtureSet(join(work, `slow-${step}`), { slow: { apr: step }, slowSeconds });
   served = await makeFixtureSet(join(work, 'served'), { baseUrl: server.url, versions: { apr: '1.9.1' } });
   const file = join(served.sourcesDir, 'apr', 'apr-1.9.1.tar.gz');
   handlers['/apr/apr-1.9.1.tar.gz'] = (_req, res) => {
@@ -58,7 +59,14 @@ test.after.always(async () => {
 
 const common = ['--python', '/usr/bin/python3', '--no-verify', '--no-python-package', '--plain'];
 const buildArgs = (prefix: string, set: FixtureSet, ...extra: string[]) => [
-  'build', '--prefix', prefix, '--recipes', set.recipesDir, ...(set === served ? [] : ['--sources', set.sourcesDir]), ...common, ...extra,
+  'build',
+  '--prefix',
+  prefix,
+  '--recipes',
+  set.recipesDir,
+  ...(set === served ? [] : ['--sources', set.sourcesDir]),
+  ...common,
+  ...extra,
 ];
 
 interface Running {
@@ -187,7 +195,9 @@ async function interrupt(t: ExecutionContext, point: Point, signal: 'SIGINT' | '
   t.is(exit.code, 130, build.stderr() + build.stdout());
   t.regex(build.stderr(), new RegExp(`interrupted by ${signal}.*\\(fix: nothing was changed in the prefix`));
   t.deepEqual(await snapshotTree(prefix), before, 'the prefix is byte-identical');
-  const left = await waitFor('every child to exit', async () => ((await processesUnder(dir)).length === 0 ? [] : false), 5_000).catch(() => undefined);
+  const left = await waitFor('every child to exit', async () => ((await processesUnder(dir)).length === 0 ? [] : false), 5_000).catch(
+    () => undefined,
+  );
   t.deepEqual(left ?? (await processesUnder(dir)), [], 'no process survives');
   t.deepEqual(await buildRootLeftovers(cache), [], 'no build directory, no stage directory');
   t.deepEqual(await lockDirs(cache), [], 'the locks are released');
@@ -224,7 +234,10 @@ test.serial('SIGKILL during make: the live stack is untouched, and the next buil
   const liveId = liveBefore.split('/').at(-1)!;
   for (const [path, digest] of Object.entries(before)) t.is(after[path], digest, path);
   const added = Object.keys(after).filter((p) => !(p in before));
-  t.true(added.every((p) => p.startsWith('.wsgi-httpd/stacks/') && !p.startsWith(`.wsgi-httpd/stacks/${liveId}`)), added.join(', '));
+  t.true(
+    added.every((p) => p.startsWith('.wsgi-httpd/stacks/') && !p.startsWith(`.wsgi-httpd/stacks/${liveId}`)),
+    added.join(', '),
+  );
   t.is(await readlink(join(prefix, 'httpd')), liveBefore);
   t.regex(execFileSync(join(prefix, 'httpd', 'bin', 'httpd'), ['-V']).toString(), /Apache\/2\.4\.99/);
 
@@ -235,7 +248,7 @@ test.serial('SIGKILL during make: the live stack is untouched, and the next buil
   for (const lock of locks) t.is(JSON.parse(await readFile(join(cache, 'locks', lock, 'owner.json'), 'utf8')).pid, build.pid);
 
   // The killed build's make (its own process group) carries on by itself for a moment; let it end.
-  await waitFor('the orphaned make to finish', async () => ((await processesUnder(dir)).length === 0 ? true : false), slowSeconds * 1000 + 20_000).catch(async () => {
+  await waitFor('the orphaned make to finish', async () => (await processesUnder(dir)).length === 0, slowSeconds * 1000 + 20_000).catch(async () => {
     for (const p of await processesUnder(dir)) killPid(p.pid);
   });
 
@@ -249,35 +262,38 @@ test.serial('SIGKILL during make: the live stack is untouched, and the next buil
   t.deepEqual(await processesUnder(dir), []);
 });
 
-test.serial('two builds on one prefix: the second fails at once with exit 8 naming the first pid; with --wait it waits, then is up to date', async (t) => {
-  const dir = join(work, 'concurrent');
-  await mkdir(dir);
-  const env = { WSGI_HTTPD_CACHE_DIR: join(dir, 'cache') };
-  const prefix = join(dir, 'prefix');
-  const args = buildArgs(prefix, slowSets.configure!);
-  const first = startCli(args, env);
-  await waitFor('the first build to be configuring', () => sleeping(dir));
+test.serial(
+  'two builds on one prefix: the second fails at once with exit 8 naming the first pid; with --wait it waits, then is up to date',
+  async (t) => {
+    const dir = join(work, 'concurrent');
+    await mkdir(dir);
+    const env = { WSGI_HTTPD_CACHE_DIR: join(dir, 'cache') };
+    const prefix = join(dir, 'prefix');
+    const args = buildArgs(prefix, slowSets.configure!);
+    const first = startCli(args, env);
+    await waitFor('the first build to be configuring', () => sleeping(dir));
 
-  const t0 = Date.now();
-  const second = await runCli(args, { env });
-  t.is(second.code, 8, second.stderr);
-  const last = second.stderr.trim().split('\n').at(-1)!;
-  t.regex(last, new RegExp(`another wsgi-toolchain build is using ${prefix.replaceAll('.', '\\.')} \\(process ${first.pid} on `));
-  t.regex(last, /\(fix: wait for it to finish, or pass --wait SECONDS/);
-  t.is(first.child.exitCode, null, `the second gave up at once (${Date.now() - t0} ms), without waiting for the first`);
-  t.false(existsSync(join(prefix, 'httpd')));
+    const t0 = Date.now();
+    const second = await runCli(args, { env });
+    t.is(second.code, 8, second.stderr);
+    const last = second.stderr.trim().split('\n').at(-1)!;
+    t.regex(last, new RegExp(`another wsgi-toolchain build is using ${prefix.replaceAll('.', '\\.')} \\(process ${first.pid} on `));
+    t.regex(last, /\(fix: wait for it to finish, or pass --wait SECONDS/);
+    t.is(first.child.exitCode, null, `the second gave up at once (${Date.now() - t0} ms), without waiting for the first`);
+    t.false(existsSync(join(prefix, 'httpd')));
 
-  const waiting = startCli([...args, '--wait', '60'], env);
-  const firstExit = await first.exit;
-  t.is(firstExit.code, 0, first.stderr());
-  t.is(waiting.child.exitCode, null, 'the waiting build was still waiting when the first finished');
-  const waited = await waiting.exit;
-  t.is(waited.code, 0, waiting.stderr() + waiting.stdout());
-  t.regex(waiting.stdout(), /^up to date: /m);
-  t.notRegex(waiting.stdout(), /\] apr: (configure|compile)/, 'nothing was built twice');
-  t.regex(execFileSync(join(prefix, 'httpd', 'bin', 'httpd'), ['-V']).toString(), /Apache\/2\.4\.99/);
-  t.deepEqual(await lockDirs(env.WSGI_HTTPD_CACHE_DIR), []);
-});
+    const waiting = startCli([...args, '--wait', '60'], env);
+    const firstExit = await first.exit;
+    t.is(firstExit.code, 0, first.stderr());
+    t.is(waiting.child.exitCode, null, 'the waiting build was still waiting when the first finished');
+    const waited = await waiting.exit;
+    t.is(waited.code, 0, waiting.stderr() + waiting.stdout());
+    t.regex(waiting.stdout(), /^up to date: /m);
+    t.notRegex(waiting.stdout(), /\] apr: (configure|compile)/, 'nothing was built twice');
+    t.regex(execFileSync(join(prefix, 'httpd', 'bin', 'httpd'), ['-V']).toString(), /Apache\/2\.4\.99/);
+    t.deepEqual(await lockDirs(env.WSGI_HTTPD_CACHE_DIR), []);
+  },
+);
 
 test.serial('the same build into two prefixes at once: the second waits for the first and reuses it, leaving its build alone', async (t) => {
   const dir = join(work, 'two-prefixes');
@@ -300,9 +316,12 @@ test.serial('a stale lock (its owner.json names a dead pid) is taken over', asyn
   const cache = join(dir, 'cache');
   const prefix = join(dir, 'prefix');
   const dead = spawnSync('true').pid!; // exited and reaped: a pid nobody has
-  const lock = join(cache, 'locks', createHash('sha256').update(prefix).digest('hex').slice(0, 16) + '.lock');
+  const lock = join(cache, 'locks', `${createHash('sha256').update(prefix).digest('hex').slice(0, 16)}.lock`);
   await mkdir(lock, { recursive: true });
-  await writeFile(join(lock, 'owner.json'), JSON.stringify({ pid: dead, host: hostname(), started: new Date(Date.now() - 3600_000).toISOString(), prefix }));
+  await writeFile(
+    join(lock, 'owner.json'),
+    JSON.stringify({ pid: dead, host: hostname(), started: new Date(Date.now() - 3600_000).toISOString(), prefix }),
+  );
 
   const result = await runCli(buildArgs(prefix, fixtures), { env: { WSGI_HTTPD_CACHE_DIR: cache } });
   t.is(result.code, 0, result.stderr + result.stdout);

@@ -25,8 +25,21 @@ test.before(async () => {
 const cache = () => join(work, 'cache');
 const env = () => ({ WSGI_HTTPD_CACHE_DIR: cache(), WSGI_HTTPD_PREFIX: '', VIRTUAL_ENV: '' });
 const buildArgs = (prefix: string) => [
-  'build', '--prefix', prefix, '--recipes', fixtures.recipesDir, '--sources', fixtures.sourcesDir, '--offline',
-  '--python', '/usr/bin/python3', '--no-verify', '--no-python-package', '--plain', '-j', '2',
+  'build',
+  '--prefix',
+  prefix,
+  '--recipes',
+  fixtures.recipesDir,
+  '--sources',
+  fixtures.sourcesDir,
+  '--offline',
+  '--python',
+  '/usr/bin/python3',
+  '--no-verify',
+  '--no-python-package',
+  '--plain',
+  '-j',
+  '2',
 ];
 
 /** A prefix that already holds someone else's files: a venv-like bin/python, a symlink, a project file. */
@@ -37,7 +50,7 @@ async function foreignPrefix(name: string): Promise<string> {
   await writeFile(join(prefix, 'bin', 'python'), '#!/bin/sh\necho not really python\n', { mode: 0o755 });
   await symlink('python', join(prefix, 'bin', 'python3'));
   await writeFile(join(prefix, 'lib', 'python3', 'site-packages', 'app.py'), 'print("hello")\n');
-  await writeFile(join(prefix, 'NOTES.md'), 'my notes, not the tool\'s\n');
+  await writeFile(join(prefix, 'NOTES.md'), "my notes, not the tool's\n");
   await mkdir(join(prefix, 'empty-dir'));
   return prefix;
 }
@@ -97,7 +110,10 @@ test.serial('uninstall keeps a lock file that is not the one the build wrote', a
   const result = await runCli(['uninstall', '--prefix', prefix, '--json'], { env: env() });
   t.is(result.code, 0, result.stderr);
   const report = JSON.parse(result.stdout);
-  t.deepEqual(report.kept.map((k: { path: string }) => k.path), [lockFile]);
+  t.deepEqual(
+    report.kept.map((k: { path: string }) => k.path),
+    [lockFile],
+  );
   t.is(await readFile(lockFile, 'utf8'), edited);
   t.false(existsSync(join(prefix, 'httpd')));
   t.false(existsSync(join(prefix, '.wsgi-httpd')));
@@ -108,7 +124,7 @@ test.serial('uninstall takes the prefix lock: while a build holds it, exit 8 and
   const prefix = await foreignPrefix('locked');
   t.is((await runCli(buildArgs(prefix), { env: env() })).code, 0);
   const before = await snapshotTree(prefix);
-  const lockDir = join(cache(), 'locks', createHash('sha256').update(prefix).digest('hex').slice(0, 16) + '.lock');
+  const lockDir = join(cache(), 'locks', `${createHash('sha256').update(prefix).digest('hex').slice(0, 16)}.lock`);
   await mkdir(lockDir, { recursive: true });
   // owned by this (live) test process: not stale
   await writeFile(join(lockDir, 'owner.json'), JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString(), prefix }));
@@ -142,7 +158,7 @@ test('a prefix without a build: info and uninstall exit 2 with one clear error l
 test('uninstall refuses a prefix whose httpd is not ours', async (t) => {
   const prefix = await foreignPrefix('foreign-httpd');
   await mkdir(join(prefix, 'httpd', 'bin'), { recursive: true });
-  await writeFile(join(prefix, 'httpd', 'bin', 'httpd'), 'someone else\'s\n');
+  await writeFile(join(prefix, 'httpd', 'bin', 'httpd'), "someone else's\n");
   await mkdir(join(prefix, '.wsgi-httpd'));
   const before = await snapshotTree(prefix);
   const result = await runCli(['uninstall', '--prefix', prefix], { env: env() });

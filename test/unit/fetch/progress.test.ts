@@ -1,5 +1,5 @@
 import test from 'ava';
-import { formatBytes, formatProgress, progressReporter } from '../../src/fetch/progress.js';
+import { formatBytes, formatProgress, progressReporter } from '../../../src/fetch/progress.js';
 
 function clock() {
   let t = 1_000_000;

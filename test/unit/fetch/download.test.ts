@@ -1,9 +1,9 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ChecksumError, DownloadError } from '../../src/errors.js';
-import { downloadVerified, type DownloadAttempt } from '../../src/fetch/download.js';
-import { startLoopbackServer, type Handler } from '../helpers/loopback-server.js';
+import { ChecksumError, DownloadError } from '../../../src/errors.js';
+import { downloadVerified, type DownloadAttempt } from '../../../src/fetch/download.js';
+import { startLoopbackServer, type Handler } from '../../helpers/loopback-server.js';
 import { fast, filesUnder, makeFixture } from './fixtures.js';
 
 const path = '/pkg/pkg-1.0.tar.gz';
@@ -27,7 +27,10 @@ test('404 on the first URL falls back to the next one at once', async (t) => {
   });
   t.is(result.url, `${server.url}${path}`);
   t.is(result.bytes, fx.body.length);
-  t.deepEqual(attempts.map((a) => a.outcome), ['404', 'ok']);
+  t.deepEqual(
+    attempts.map((a) => a.outcome),
+    ['404', 'ok'],
+  );
   t.deepEqual(server.requests, [`GET /missing/${fx.file}`, `GET ${path}`]);
   t.true(readFileSync(dest).equals(fx.body));
   t.deepEqual(filesUnder(fx.cacheDir), [join('downloads', fx.sha256, fx.file)]);
@@ -43,7 +46,10 @@ test('500, 500, then 200 succeeds after retries', async (t) => {
   const attempts: DownloadAttempt[] = [];
   const dest = destIn(fx.cacheDir, fx.sha256, fx.file);
   await downloadVerified({ ...fast, urls: [`${server.url}${path}`], sha256: fx.sha256, dest, onAttempt: (a) => attempts.push(a) });
-  t.deepEqual(attempts.map((a) => a.outcome), ['500', '500', 'ok']);
+  t.deepEqual(
+    attempts.map((a) => a.outcome),
+    ['500', '500', 'ok'],
+  );
   t.true(readFileSync(dest).equals(fx.body));
   t.deepEqual(filesUnder(fx.cacheDir), [join('downloads', fx.sha256, fx.file)]);
 });
@@ -118,7 +124,7 @@ test('body shorter than Content-Length: an error, then resumed', async (t) => {
   const dest = destIn(fx.cacheDir, fx.sha256, fx.file);
   await downloadVerified({ ...fast, urls: [`${server.url}${path}`], sha256: fx.sha256, dest, onAttempt: (a) => attempts.push(a) });
   t.is(attempts.length, 2);
-  t.not(attempts[0]!.outcome, "ok");
+  t.not(attempts[0]!.outcome, 'ok');
   t.is(server.requestHeaders[1]!.range, `bytes=${sent}-`);
   t.true(readFileSync(dest).equals(fx.body));
   t.deepEqual(filesUnder(fx.cacheDir), [join('downloads', fx.sha256, fx.file)]);
@@ -142,7 +148,10 @@ test('a server that stalls mid-body hits the idle timeout, then the retry succee
   const dest = destIn(fx.cacheDir, fx.sha256, fx.file);
   const started = Date.now();
   await downloadVerified({ ...fast, urls: [`${server.url}${path}`], sha256: fx.sha256, dest, onAttempt: (a) => attempts.push(a) });
-  t.deepEqual(attempts.map((a) => a.outcome), ['idle timeout', 'ok']);
+  t.deepEqual(
+    attempts.map((a) => a.outcome),
+    ['idle timeout', 'ok'],
+  );
   t.true(Date.now() - started < 5000);
   t.is(server.requestHeaders[1]!.range, 'bytes=1000-');
   t.true(readFileSync(dest).equals(fx.body));
@@ -180,7 +189,10 @@ test('wrong bytes: ChecksumError, next URL tried, nothing left in the cache', as
   );
   t.is(error!.expected, fx.sha256);
   t.not(error!.actual, fx.sha256);
-  t.deepEqual(attempts.map((a) => a.outcome), ['checksum mismatch', 'checksum mismatch']);
+  t.deepEqual(
+    attempts.map((a) => a.outcome),
+    ['checksum mismatch', 'checksum mismatch'],
+  );
   t.true(error!.hint.includes(`${server.url}/a`));
   t.deepEqual(filesUnder(fx.cacheDir), []);
 });
@@ -230,7 +242,10 @@ test('a stale partial with wrong bytes is discarded and the file fetched again f
   writeFileSync(`${dest}.partial`, Buffer.alloc(1000, 0x41)); // garbage prefix from "an earlier run"
   const attempts: DownloadAttempt[] = [];
   await downloadVerified({ ...fast, urls: [`${server.url}${path}`], sha256: fx.sha256, dest, onAttempt: (a) => attempts.push(a) });
-  t.deepEqual(attempts.map((a) => a.outcome), ['checksum mismatch', 'ok']);
+  t.deepEqual(
+    attempts.map((a) => a.outcome),
+    ['checksum mismatch', 'ok'],
+  );
   t.is(server.requestHeaders[0]!.range, 'bytes=1000-');
   t.is(server.requestHeaders[1]!.range, undefined);
   t.true(readFileSync(dest).equals(fx.body));

@@ -26,7 +26,19 @@ test.before(async () => {
 test.after.always(() => closeFixtureWorld(world));
 
 const env = () => ({ WSGI_HTTPD_CACHE_DIR: join(work, 'cache') });
-const args = (prefix: string, ...extra: string[]) => ['build', '--prefix', prefix, '--recipes', fixtures.recipesDir, '--python', '/usr/bin/python3', '--no-verify', '--no-python-package', '--plain', ...extra];
+const args = (prefix: string, ...extra: string[]) => [
+  'build',
+  '--prefix',
+  prefix,
+  '--recipes',
+  fixtures.recipesDir,
+  '--python',
+  '/usr/bin/python3',
+  '--no-verify',
+  '--no-python-package',
+  '--plain',
+  ...extra,
+];
 
 function grepTree(dir: string, needle: string): string {
   try {
@@ -50,7 +62,11 @@ test.serial('a second prefix with the same inputs is relocated from the cache, c
   t.notRegex(warm.stdout, /configure|compile/, 'no component step ran');
   t.is(server.requests.length, requests, 'nothing downloaded');
 
-  const placeholder = JSON.parse(execFileSync(process.execPath, ['--import=tsx', join(process.cwd(), 'src/cli/main.ts'), 'cache', 'list', '--json'], { env: { ...process.env, ...env() } }).toString()).builds[0].placeholder as string;
+  const placeholder = JSON.parse(
+    execFileSync(process.execPath, ['--import=tsx', join(process.cwd(), 'src/cli/main.ts'), 'cache', 'list', '--json'], {
+      env: { ...process.env, ...env() },
+    }).toString(),
+  ).builds[0].placeholder as string;
   t.true(placeholder.length >= 150);
   t.is(grepTree(join(second, '.wsgi-httpd'), placeholder), '', 'no file mentions the placeholder');
   t.is(grepTree(join(second, '.wsgi-httpd'), first), '', 'no file mentions the first prefix');
@@ -60,7 +76,9 @@ test.serial('a second prefix with the same inputs is relocated from the cache, c
   await rm(first, { recursive: true, force: true });
   const version = execFileSync(join(second, 'httpd', 'bin', 'httpd'), ['-V'], { env: { PATH: process.env.PATH } }).toString();
   t.regex(version, /Apache\/2\.4\.99/);
-  const apxsPrefix = execFileSync(join(second, 'httpd', 'bin', 'apxs'), ['-q', 'PREFIX']).toString().trim();
+  const apxsPrefix = execFileSync(join(second, 'httpd', 'bin', 'apxs'), ['-q', 'PREFIX'])
+    .toString()
+    .trim();
   t.true(apxsPrefix.startsWith(join(second, '.wsgi-httpd', 'stacks')), apxsPrefix);
 });
 
@@ -75,7 +93,9 @@ test.serial('a changed configure flag or a new patch is a different build', asyn
   const patch = ['--- a/VERSION', '+++ b/VERSION', '@@ -1 +1,2 @@', ` ${fixtures.versions.httpd}`, '+patched', ''].join('\n');
   await writeFile(join(overlay, 'patches', 'httpd', 'mark.patch'), patch);
   const recipe = JSON.parse(await readFile(join(fixtures.recipesDir, 'httpd.json'), 'utf8'));
-  recipe.patches = [{ file: 'mark.patch', sha256: createHash('sha256').update(patch).digest('hex'), versions: '>=2.4.0', strip: 1, description: 'test patch' }];
+  recipe.patches = [
+    { file: 'mark.patch', sha256: createHash('sha256').update(patch).digest('hex'), versions: '>=2.4.0', strip: 1, description: 'test patch' },
+  ];
   await writeFile(join(overlay, 'httpd.json'), JSON.stringify(recipe));
   const patched = await runCli(args(join(work, 'patched'), '--recipes', overlay), { env: env() });
   t.is(patched.code, 0, patched.stderr + patched.stdout);

@@ -2,11 +2,11 @@ import test from 'ava';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ChecksumError, DownloadError, UsageError } from '../../src/errors.js';
-import { acquireArtifact, findLocal, missingFor, offlineError, type AcquireOptions } from '../../src/fetch/acquire.js';
-import { defaultCacheDir, downloadCachePath } from '../../src/fetch/cache.js';
-import { indexSourceDirs } from '../../src/fetch/sources.js';
-import { startLoopbackServer } from '../helpers/loopback-server.js';
+import { ChecksumError, DownloadError, UsageError } from '../../../src/errors.js';
+import { acquireArtifact, findLocal, missingFor, offlineError, type AcquireOptions } from '../../../src/fetch/acquire.js';
+import { defaultCacheDir, downloadCachePath } from '../../../src/fetch/cache.js';
+import { indexSourceDirs } from '../../../src/fetch/sources.js';
+import { startLoopbackServer } from '../../helpers/loopback-server.js';
 import { fast, filesUnder, makeFixture, sha256, type Fixture } from './fixtures.js';
 
 const path = '/pkg/pkg-1.0.tar.gz';
@@ -66,10 +66,9 @@ test('offline with an empty cache: lists the missing file and sha256, opens no c
   const fx = makeFixture(t);
   const server = await startLoopbackServer({ root: fx.root });
   t.teardown(() => server.close());
-  const error = await t.throwsAsync(
-    acquireArtifact(options(fx, server.url, { offline: true, mirrors: [server.url] })),
-    { instanceOf: DownloadError },
-  );
+  const error = await t.throwsAsync(acquireArtifact(options(fx, server.url, { offline: true, mirrors: [server.url] })), {
+    instanceOf: DownloadError,
+  });
   t.true(error!.message.includes(fx.file));
   t.true(error!.message.includes(fx.sha256));
   t.regex(error!.message, /offline/);
@@ -81,10 +80,15 @@ test('offline with an empty cache: lists the missing file and sha256, opens no c
 
 test('offlineError lists every component at once; findLocal finds nothing without network', async (t) => {
   const fx = makeFixture(t);
-  const other = { component: 'dep', version: '2.0', artifacts: [
-    { file: 'dep-2.0.tar.bz2', sha256: 'b'.repeat(64), urls: [] },
-    { file: 'dep-2.0.tar.gz', sha256: 'c'.repeat(64), urls: [] },
-  ], cacheDir: fx.cacheDir };
+  const other = {
+    component: 'dep',
+    version: '2.0',
+    artifacts: [
+      { file: 'dep-2.0.tar.bz2', sha256: 'b'.repeat(64), urls: [] },
+      { file: 'dep-2.0.tar.gz', sha256: 'c'.repeat(64), urls: [] },
+    ],
+    cacheDir: fx.cacheDir,
+  };
   t.is(await findLocal({ ...other, mirrorPath: 'dep/{file}' }), undefined);
   const error = offlineError([missingFor(options(fx, 'http://127.0.0.1:9')), missingFor(other)]);
   t.regex(error.message, /pkg 1\.0: pkg-1\.0\.tar\.gz \(sha256 [0-9a-f]{64}\)/);
