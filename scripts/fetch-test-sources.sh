@@ -18,8 +18,10 @@ mkdir -p "$dest"
 dest=$(cd "$dest" && pwd)
 
 # The Debian source versions that hold the upstream files; the sha256 values come from our recipes (node reads them).
+# The first line is the "5.0.2 set", the third the "6.0.5 set" (newest obtainable; see README, "What CI builds").
 debian_sources=(apache2=2.4.68-1~deb12u1 apr=1.7.5-1 apr-util=1.6.3-1 pcre2=10.46-1~deb13u3 mod-wsgi=5.0.2-1
-  apr=1.7.2-3+deb12u1 pcre2=10.42-1)
+  apr=1.7.2-3+deb12u1 pcre2=10.42-1
+  apr=1.7.6-3 apr-util=1.6.4-2 pcre2=10.48-3.1)
 wanted=$(node "$here/test-source-list.mjs") || { echo "fetch-test-sources: cannot read the wanted sha256 list from recipes/" >&2; exit 2; }
 # Upstream signatures the tests need, with the sha256 Debian's Sources index gives for them.
 wanted_signatures="aea8d8f2b2a6c2088936f44b77ebf31255e3a3eda89087567f55238ad9d60539 apache2_2.4.68.orig.tar.gz.asc"
@@ -27,7 +29,7 @@ wanted_signatures="aea8d8f2b2a6c2088936f44b77ebf31255e3a3eda89087567f55238ad9d60
 missing() {
   local sum name out=""
   declare -A have=()
-  for f in "$dest"/*.orig.tar.*; do
+  for f in "$dest"/*.orig.tar.* "$dest"/*.tar.gz; do
     [ -f "$f" ] || continue
     have[$(sha256sum "$f" | cut -d' ' -f1)]=1
   done
@@ -41,6 +43,20 @@ missing() {
   done <<<"$wanted_signatures"
   printf '%s' "$out"
 }
+
+# What Debian does not carry (mod_wsgi 6.0.5) comes from the shared sources directory beside the checkout, found by
+# sha256 (see its README for provenance): $WSGI_HTTPD_SHARED_SOURCES, else ../shared/sources or ../../shared/sources.
+overlay_files=$(node "$here/test-source-list.mjs" overlays) || exit 2
+for shared in "${WSGI_HTTPD_SHARED_SOURCES:-}" "$here/../../shared/sources" "$here/../../../shared/sources"; do
+  [ -n "$shared" ] && [ -d "$shared" ] || continue
+  while read -r sum name; do
+    [ -n "$sum" ] || continue
+    [ -f "$dest/$name" ] && [ "$(sha256sum "$dest/$name" | cut -d' ' -f1)" = "$sum" ] && continue
+    for f in "$shared"/*; do
+      [ -f "$f" ] && [ "$(sha256sum "$f" | cut -d' ' -f1)" = "$sum" ] && cp "$f" "$dest/$name" && break
+    done
+  done <<<"$overlay_files"
+done
 
 todo=$(missing)
 if [ -z "$todo" ]; then
@@ -59,14 +75,14 @@ mkdir -p "$apt_dir/parts" "$apt_dir/lists/partial" "$apt_dir/cache/archives/part
 {
   echo "Types: deb-src"
   echo "URIs: $uri"
-  echo "Suites: bookworm trixie"
+  echo "Suites: bookworm trixie sid"
   echo "Components: main"
   [ -n "$keyring" ] && echo "Signed-By: $keyring"
 } >"$apt_dir/parts/wsgi-httpd-src.sources"
 apt_opts=(-o "Dir::Etc::SourceParts=$apt_dir/parts" -o Dir::Etc::SourceList=/dev/null
   -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o APT::Sandbox::User=root)
 
-echo "fetch-test-sources: updating a private deb-src index (bookworm, trixie)" >&2
+echo "fetch-test-sources: updating a private deb-src index (bookworm, trixie, sid)" >&2
 apt-get "${apt_opts[@]}" -qq update >"$apt_dir/update.log" 2>&1 || echo "fetch-test-sources: apt-get update reported errors (see $apt_dir/update.log); going on, the files decide" >&2
 (cd "$dest" && apt-get "${apt_opts[@]}" -qq source --download-only "${debian_sources[@]}" >"$apt_dir/source.log" 2>&1) \
   || echo "fetch-test-sources: apt-get source exited non-zero (expected: the archive is partial); checking files" >&2

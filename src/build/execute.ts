@@ -24,7 +24,14 @@ import { toolVersion } from '../version.js';
 import type { BuildOptions } from './options.js';
 import { JobServer } from './jobserver.js';
 import { stackIntact, upToDateReport } from './prepare.js';
-import { installModWsgiPackage, layOutVenvDropIn, pythonPackageTarget } from './python-package-step.js';
+import {
+  activatePythonPackage,
+  layOutVenvDropIn,
+  packageComponent,
+  preparePythonPackage,
+  pythonPackageTarget,
+  type PreparedPackage,
+} from './python-package-step.js';
 import { logHeader, runBuildCommand, settleRunningSteps, type StepContext } from './step-runner.js';
 
 export interface BuildReport {
@@ -47,6 +54,7 @@ interface Context {
   downloadErrors: unknown[];
   timings: Record<string, number>;
   verify?: VerifyResult;
+  pythonPackage?: PreparedPackage;
 }
 
 function useTtyRenderer(options: BuildOptions): boolean {
@@ -379,15 +387,15 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
           },
         },
         {
-          title: 'Python package mod_wsgi (mod_wsgi-express, runmodwsgi) from the same verified source',
-          enabled: () => options.pythonPackage !== false && !plan.lock.systemApache,
-          task: async (_, task) => {
-            const result = await installModWsgiPackage({ ...plan, layout }, options, sourceIndex, base);
-            logHeader(
-              log,
-              `python package: ${result.expressPath} via ${result.method}${result.compiled ? '' : ' (the Apache module was reused, nothing compiled)'} in ${result.seconds.toFixed(1)}s`,
-            );
-            task.title = `Python package: ${result.expressPath} (${result.method}, ${result.compiled ? 'compiled' : 'module reused'}, ${result.seconds.toFixed(1)} s)`;
+          title: 'Python package (mod_wsgi-express, the Django app) laid out from the same verified source',
+          enabled: () => options.pythonPackage !== false && !plan.lock.systemApache && packageComponent(plan) !== undefined,
+          task: async (ctx2, task) => {
+            const started = Date.now();
+            ctx2.pythonPackage = await preparePythonPackage({ ...plan, layout }, options, sourceIndex, base);
+            const pkg = ctx2.pythonPackage.record.package;
+            const seconds = ((Date.now() - started) / 1000).toFixed(1);
+            logHeader(log, `python package: ${pkg.distribution} ${pkg.version} (${pkg.layout.versions} layout) in ${seconds}s`);
+            task.title = `Python package: ${pkg.distribution} ${pkg.version}, ${ctx2.pythonPackage.record.files.length} files, nothing compiled (${seconds} s)`;
           },
         },
         {
@@ -405,8 +413,16 @@ export async function executePlan(plan: Plan, options: BuildOptions): Promise<Bu
             };
             await writeFileAtomic(layout.manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);
             const previous = await inspectPrefix(layout.prefix);
-            await activateStack(layout, serializeLock(plan.lock), previous.liveStackId);
+            const pkg = ctx2.pythonPackage ? await activatePythonPackage({ ...plan, layout }, ctx2.pythonPackage, options, base) : undefined;
+            try {
+              if (controller.signal.aborted) throw controller.signal.reason;
+              await activateStack(layout, serializeLock(plan.lock), previous.liveStackId);
+            } catch (error) {
+              await pkg?.undo();
+              throw error;
+            }
             activated = true;
+            await pkg?.commit();
             await removeStaleStacks(layout, [layout.stackId]);
           },
         },

@@ -4,6 +4,8 @@ export interface BuildOptions {
   prefix: string;
   python?: string;
   versions: VersionRequests;
+  /** Choose the versions this project's CI builds (each recipe's `tested`) for components not pinned. */
+  tested?: boolean;
   lockFile?: string;
   recipesDirs: string[];
   mirrors: string[];
@@ -37,6 +39,7 @@ export function defaultBuildOptions(prefix: string, env: NodeJS.ProcessEnv = pro
   return {
     prefix,
     versions: {},
+    tested: env.WSGI_HTTPD_TESTED === '1',
     recipesDirs: env.WSGI_HTTPD_RECIPES ? [env.WSGI_HTTPD_RECIPES] : [],
     mirrors: env.WSGI_HTTPD_MIRROR ? [env.WSGI_HTTPD_MIRROR] : [],
     sourcesDirs: env.WSGI_HTTPD_SOURCES ? [env.WSGI_HTTPD_SOURCES] : [],

@@ -23,6 +23,8 @@ export interface Prepared {
   python: PythonInfo;
   facts: ToolFacts;
   checks: Check[];
+  /** Components at versions this project's CI never builds ("httpd 2.4.71"), for a one-line note. */
+  untested: string[];
   /** Hard prerequisite failures: the build must not start (dry-run still shows the plan). */
   blockers: Check[];
   upToDate: boolean;
@@ -71,7 +73,14 @@ async function lockFromRecipes(options: BuildOptions, python: PythonInfo, facts:
   const features = decideFeatures(options, facts);
   const httpdMode = options.httpd ?? 'source';
   const systemApache = httpdMode === 'system' ? await findSystemApache(options) : undefined;
-  const resolved = resolve({ recipes, requests: options.versions, pythonVersion: python.version, buildExpat: features.expat, httpdMode });
+  const resolved = resolve({
+    recipes,
+    requests: options.versions,
+    pythonVersion: python.version,
+    buildExpat: features.expat,
+    httpdMode,
+    tested: options.tested,
+  });
   return {
     lockfileVersion: 1,
     generatedBy: `wsgi-httpd ${toolVersion}`,
@@ -187,7 +196,13 @@ export async function prepareBuild(options: BuildOptions): Promise<Prepared> {
   // An archive needs no compiler, make, perl or Python headers: only a problem with the Python itself stops it.
   const buildOnly = new Set(['cc', 'make', 'perl', 'python-headers', 'build-exec', 'expat', 'openssl', 'zlib']);
   const blockers = checks.filter((c) => c.status === 'fail' && !(archive && buildOnly.has(c.id)));
-  return { plan, state, python, facts, checks, blockers, upToDate };
+  const recipes = archive ? undefined : await loadRecipes(options.recipesDirs);
+  const untested = recipes
+    ? lock.components
+        .filter((c) => recipes.get(c.name)?.tested && !recipes.get(c.name)!.tested!.includes(c.version))
+        .map((c) => `${c.name} ${c.version}`)
+    : [];
+  return { plan, state, python, facts, checks, blockers, upToDate, untested };
 }
 
 /** The one error a build stops with before downloading anything when a hard prerequisite is missing. */

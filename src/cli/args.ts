@@ -18,6 +18,7 @@ const buildFlags = {
   python: { type: 'string' },
   ...Object.fromEntries(Object.keys(versionFlags).map((f) => [f, { type: 'string' }])),
   lock: { type: 'string' },
+  tested: { type: 'boolean' },
   recipes: { type: 'string', multiple: true },
   mirror: { type: 'string', multiple: true },
   sources: { type: 'string', multiple: true },
@@ -101,6 +102,7 @@ export function buildOptionsFrom(values: ParsedFlags, env: NodeJS.ProcessEnv, re
   return {
     ...options,
     python: values.python,
+    tested: values.tested ?? options.tested,
     apxs: values.apxs,
     lockFile: values.lock ?? (Object.keys(options.versions).length ? undefined : options.lockFile),
     recipesDirs: values.recipes ?? options.recipesDirs,

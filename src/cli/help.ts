@@ -21,6 +21,7 @@ Build options
                          VIRTUAL_ENV, python3 on PATH)
   --httpd V --apr V --apr-util V --pcre2 V --mod-wsgi V --expat V
                          exact versions or semver ranges ("~2.4.66", ">=10.44")
+  --tested               choose the versions this project's CI builds on every run (default: the newest pinned)
   --lock FILE            build exactly the set in a lock file
   --from-archive FILE    install the build in an archive from 'pack' (checked file by file; no compiler needed)
   --recipes DIR          overlay recipes (add versions, override URLs or sha256); repeatable

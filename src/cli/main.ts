@@ -44,6 +44,10 @@ async function build(values: ParsedFlags): Promise<number> {
   if (prepared.upToDate) report = upToDateReport(plan);
   else {
     for (const w of prepared.checks.filter((c) => c.status === 'warn')) process.stderr.write(`note: ${w.title}: ${w.detail}\n`);
+    if (prepared.untested.length && options.ui !== 'silent')
+      process.stderr.write(
+        `note: ${prepared.untested.join(', ')}: pinned by sha256 but not built by this project's CI; --tested chooses versions it builds on every run\n`,
+      );
     // Loaded only when there is work: the task list, HTTP client and tar code cost ~200 ms of a no-op's start-up.
     const { executePlan } = await import('../build/execute.js');
     report = await executePlan(plan, options);

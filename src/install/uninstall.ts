@@ -6,7 +6,8 @@ import { lockFileName } from '../resolve/lock.js';
 import { lockFileIsOurs, treeSize } from './info.js';
 import { inspectPrefix, type Manifest } from './prefix.js';
 import { lockPrefix } from './prefix-lock.js';
-import { parseLauncher } from './python-package.js';
+import { parseLauncher } from '../python-package/launcher.js';
+import { foreignInstallation, packagePython, uninstallFromVirtualenv } from '../python-package/install.js';
 import { dropInRoot, uninstallDropIn } from './dropin.js';
 import { readPythonInfo } from '../python/detect.js';
 import type { PythonInfo } from '../python/types.js';
@@ -89,24 +90,30 @@ export async function uninstallPrefix(prefixArg: string, opts: UninstallOptions 
     const launcher = join(prefix, 'bin', 'mod_wsgi-express');
     const parsed = parseLauncher(await readFile(launcher, 'utf8').catch(() => ''));
     if (parsed && (parsed.pythonPath === link || parsed.pythonPath.startsWith(`${link}/`))) removed.push(launcher);
-    // In a virtualenv prefix: the drop-in lists what it created; the pip-managed mod_wsgi package is the user's to keep
-    // or remove (a later `pip install mod_wsgi` of their own replaces ours, and removing it would take theirs).
+    // In a virtualenv prefix: the drop-in lists what it created, and the Python package is ours when its .dist-info
+    // says so (INSTALLER wsgi-toolchain); one another installer put there (pip install mod_wsgi) stays.
     const python = state.liveManifest?.lock.python.executable;
+    const pkg = state.liveManifest?.lock.components.find((c) => c.pythonPackage)?.pythonPackage;
     let venvPython: PythonInfo | undefined;
+    let removePackage = false;
     if (python && (await pathExists(join(prefix, 'pyvenv.cfg'))) && python.startsWith(`${prefix}/`)) {
       venvPython = await readPythonInfo(python, 'prefix venv').catch(() => undefined);
       if (venvPython && (await dropInRoot(prefix))) removed.push(`${prefix} drop-in (bin/mod_wsgi-apxs, mod_wsgi_packages/httpd)`);
-      if (await pathExists(join(prefix, 'bin', 'mod_wsgi-express')))
-        kept.push({
-          path: join(prefix, 'bin', 'mod_wsgi-express'),
-          reason: `the pip-managed mod_wsgi package of the virtualenv; remove it with ${python} -m pip uninstall mod_wsgi`,
-        });
+      if (venvPython && pkg) {
+        const foreign = await foreignInstallation(packagePython(venvPython), pkg);
+        if (foreign) kept.push({ path: foreign, reason: `installed by another tool; remove it with ${python} -m pip uninstall ${pkg.distribution}` });
+        else if (await pathExists(join(venvPython.sitePackages, pkg.layout.files[0]!.to.split('/')[0]!))) {
+          removePackage = true;
+          removed.push(`${venvPython.sitePackages} ${pkg.distribution} package and its scripts (installed by wsgi-toolchain)`);
+        }
+      }
     }
     if (!dryRun) {
       // The link first: from that moment the prefix has no build, even if the rest is interrupted.
       if (hasLink) await unlink(link);
       if (removed.includes(launcher)) await rm(launcher, { force: true });
       if (venvPython) await uninstallDropIn({ venv: prefix, python: venvPython });
+      if (venvPython && pkg && removePackage) await uninstallFromVirtualenv(packagePython(venvPython), pkg.distribution);
       if (removed.includes(lockFile)) await rm(lockFile, { force: true });
       if (hasState) await rm(stateDir, { recursive: true, force: true });
     }

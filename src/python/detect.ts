@@ -226,6 +226,8 @@ out = {
     'framework': var('PYTHONFRAMEWORK'),
     'sharedLibrary': shared,
     'sitePackages': purelib,
+    'extSuffix': var('EXT_SUFFIX') or '',
+    'baseExecutable': os.path.realpath(getattr(sys, '_base_executable', None) or executable) if executable else '',
 }
 sys.stdout.write('${marker}' + json.dumps(out) + '\n')
 `;
@@ -252,6 +254,8 @@ interface RawInfo {
   framework: string | null;
   sharedLibrary: string | null;
   sitePackages: string;
+  extSuffix: string;
+  baseExecutable: string;
 }
 
 async function readInfo(executable: string, foundBy: string, env: NodeJS.ProcessEnv, blame: Blame): Promise<PythonInfo> {
@@ -321,6 +325,8 @@ async function readInfo(executable: string, foundBy: string, env: NodeJS.Process
     ...(raw.multiarch ? { multiarch: raw.multiarch } : {}),
     ...(raw.framework ? { framework: raw.framework } : {}),
     sharedLibrary: raw.sharedLibrary,
+    extSuffix: raw.extSuffix,
+    baseExecutable: raw.baseExecutable || realExecutable,
     homeAccess: await othersCanReach([basePrefix, prefix]),
   };
 }

@@ -38,6 +38,10 @@ export interface PythonInfo {
   multiarch?: string;
   /** macOS framework builds: PYTHONFRAMEWORK ("Python"); they link against the framework instead of libpython.so. */
   framework?: string;
+  /** sysconfig EXT_SUFFIX (".cpython-311-x86_64-linux-gnu.so"): the file name suffix of extension modules. */
+  extSuffix?: string;
+  /** The interpreter a virtualenv was made from (sys._base_executable, resolved), or the interpreter itself. */
+  baseExecutable?: string;
   /** Absolute path of the shared libpython found in LIBDIR / LIBDIR/MULTIARCH / LIBPL, or null when there is none. */
   sharedLibrary?: string | null;
   /**

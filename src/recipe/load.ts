@@ -1,17 +1,11 @@
 import { readdir, readFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import { packageRoot } from '../util/package-root.js';
 import { RecipeError, UsageError } from '../errors.js';
 import type { ComponentName, Recipe } from './types.js';
 import { validateRecipe } from './validate.js';
 
-/** recipes/ and patches/ ship beside src/ (and beside dist/src/ once compiled). */
-export const packageRoot = (() => {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (basename(dir) !== 'src') dir = dirname(dir);
-  const up = dirname(dir);
-  return basename(up) === 'dist' ? dirname(up) : up;
-})();
+export { packageRoot };
 export const builtinRecipesDir = join(packageRoot, 'recipes');
 export const builtinPatchesDir = join(packageRoot, 'patches');
 

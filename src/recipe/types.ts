@@ -52,6 +52,41 @@ export interface PatchSpec {
   description: string;
 }
 
+/** Files copied from the source tree into the Python package: every file under `from` matching `match` ("**\/*.py"). */
+export interface PackageFiles {
+  from: string;
+  to: string;
+  match: string;
+}
+
+/** How one range of upstream versions lays out its Python package (upstream moved modules between major versions). */
+export interface PythonPackageLayout {
+  /** Semver range of the component versions this layout describes. */
+  versions: string;
+  files: PackageFiles[];
+  /** Package path of the module generated from the apxs template, e.g. "mod_wsgi/express/apxs_config.py". */
+  apxsConfig: string;
+  /** Console scripts: name -> "module:function". */
+  consoleScripts: Record<string, string>;
+  /** The INSTALLED_APPS entry that provides Django's management command, for messages and docs. */
+  djangoApp?: string;
+}
+
+/**
+ * The component's Python package, laid out by the tool from the verified source (no setuptools, no pip): what
+ * setup.py would install, as data. The built Apache module doubles as the package's extension module.
+ */
+export interface PythonPackageSpec {
+  distribution: string;
+  summary: string;
+  license: string;
+  /** A Python %-format template read from the source (a triple-quoted string assigned to `variable` in `file`). */
+  apxsConfigTemplate: { file: string; variable: string; values: Record<string, string> };
+  /** `from`: the built module in the stack; `to`: its package path ({pythonXY}, {extSuffix} filled per Python). */
+  extension: { from: string; to: string };
+  layouts: PythonPackageLayout[];
+}
+
 export interface Recipe {
   name: ComponentName;
   description: string;
@@ -66,7 +101,10 @@ export interface Recipe {
   /** Download chain, in order, expanded with {file} and {version}. */
   urlTemplates: string[];
   defaultVersion: string;
+  /** Versions this project's CI builds, verifies and serves with on every run (what --tested chooses from). */
+  tested?: string[];
   versions: Record<string, VersionEntry>;
   patches: PatchSpec[];
   build: BuildSpec;
+  pythonPackage?: PythonPackageSpec;
 }

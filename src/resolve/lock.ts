@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { satisfiesRange } from '../recipe/version.js';
 import { UsageError } from '../errors.js';
 import type { ConditionalArgs, ComponentName, PatchSpec } from '../recipe/types.js';
+import { type ResolvedPythonPackage, resolvePythonPackage } from '../python-package/spec.js';
 import type { ResolvedArtifact, ResolvedComponent } from './resolve.js';
 
 export const lockFileName = 'wsgi-toolchain.lock.json';
@@ -39,6 +40,8 @@ export interface LockedComponent {
   makeTargets: string[];
   installTargets: string[];
   provides: string[];
+  /** The component's Python package (mod_wsgi-express, the Django app), laid out by the tool: see recipes/README.md. */
+  pythonPackage?: ResolvedPythonPackage;
 }
 
 export interface LockedPython {
@@ -96,6 +99,7 @@ export function lockComponents(resolved: ResolvedComponent[], features: Features
     makeTargets: c.recipe.build.makeTargets,
     installTargets: c.recipe.build.installTargets,
     provides: c.recipe.build.provides,
+    ...(c.recipe.pythonPackage ? { pythonPackage: resolvePythonPackage(c.recipe.pythonPackage, c.name, c.version) } : {}),
   }));
 }
 

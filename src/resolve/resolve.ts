@@ -14,6 +14,8 @@ export interface ResolveInput {
   buildExpat: boolean;
   /** "system": build only mod_wsgi against an existing Apache. */
   httpdMode?: 'source' | 'system';
+  /** Choose among each recipe's `tested` versions (newest first) for components the user did not pin. */
+  tested?: boolean;
 }
 
 export interface ResolvedArtifact extends Artifact {
@@ -31,6 +33,8 @@ export interface ResolvedComponent {
   dependencies: ComponentName[];
   /** true when the user named a version or range for it. */
   requested: boolean;
+  /** The version is one this project's CI builds (the recipe's `tested`). */
+  tested: boolean;
 }
 
 export function expandUrl(template: string, file: string, version: string): string {
@@ -68,8 +72,9 @@ export function selectComponents(recipes: RecipeSet, buildExpat: boolean, httpdM
   return order;
 }
 
-function candidates(recipe: Recipe, request: string | undefined): string[] {
+function candidates(recipe: Recipe, request: string | undefined, tested: boolean): string[] {
   const all = Object.keys(recipe.versions).sort(compareVersionsDescending);
+  if (request === undefined && tested && recipe.tested?.length) return [...recipe.tested].sort(compareVersionsDescending);
   if (request === undefined) return [recipe.defaultVersion, ...all.filter((v) => v !== recipe.defaultVersion)];
   if (isExactRequest(request)) return all.filter((v) => semverOf(v) === semverOf(request));
   const range = semver.validRange(request);
@@ -115,7 +120,7 @@ export function resolve(input: ResolveInput): ResolvedComponent[] {
 
   const options = order.map((name) => {
     const recipe = recipes.get(name)!;
-    const list = candidates(recipe, requests[name]);
+    const list = candidates(recipe, requests[name], input.tested ?? false);
     if (list.length === 0) {
       const known = Object.keys(recipe.versions).sort(compareVersionsDescending).join(', ');
       throw new ResolveError(
@@ -160,6 +165,7 @@ export function resolve(input: ResolveInput): ResolvedComponent[] {
     return {
       name,
       version,
+      tested: recipe.tested?.includes(version) ?? false,
       recipe,
       entry: recipe.versions[version]!,
       artifacts: artifactsOf(recipe, version),

@@ -10,7 +10,9 @@ import { readFile, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { PrerequisiteError, ToolchainError, UsageError, ExitCode } from '../errors.js';
-import { parseLauncher, pythonEnv } from '../install/python-package.js';
+import { pythonEnv } from '../python-package/install.js';
+import { parseLauncher } from '../python-package/launcher.js';
+import { pythonProgram } from '../util/package-root.js';
 import { capture } from '../util/run.js';
 import { blockingDirectory, unprivilegedAccount } from '../verify/verify.js';
 
@@ -116,8 +118,6 @@ export interface ExpressCommand {
   source: string;
 }
 
-const expressCode = 'import sys; sys.argv[0] = "mod_wsgi-express"; from mod_wsgi.server import main; sys.exit(main())';
-
 async function isFile(path: string): Promise<boolean> {
   return (await stat(path).catch(() => undefined))?.isFile() ?? false;
 }
@@ -125,7 +125,12 @@ async function isFile(path: string): Promise<boolean> {
 /** The prefix's mod_wsgi-express: <prefix>/bin/mod_wsgi-express (a venv's console script or our launcher). */
 export async function findExpress(prefix: string, python?: string): Promise<ExpressCommand> {
   if (python) {
-    return { argv: [python, '-c', expressCode], python, source: `${python} (mod_wsgi.server)` };
+    // Whatever the package's layout: its installed metadata names the entry point.
+    return {
+      argv: [python, pythonProgram('run-console-script.py'), 'mod_wsgi-express'],
+      python,
+      source: `${python} (its mod_wsgi-express entry point)`,
+    };
   }
   const express = join(prefix, 'bin', 'mod_wsgi-express');
   if (!(await isFile(express))) {
@@ -189,29 +194,6 @@ function checkPort(host: string | undefined, port: number): Promise<void> {
   });
 }
 
-const accessProbe = String.raw`
-import json, os, sys
-problems = []
-def check(path, kind):
-    try:
-        if kind == 'dir':
-            os.listdir(path)
-        else:
-            open(path, 'rb').close()
-    except OSError as e:
-        problems.append({'path': path, 'error': e.strerror or str(e)})
-check(sys.prefix, 'dir')
-check(sys.base_prefix, 'dir')
-check(os.__file__, 'file')
-for kind, path in json.loads(sys.argv[1]):
-    check(path, kind)
-try:
-    import mod_wsgi.server
-except Exception as e:
-    problems.append({'path': 'import mod_wsgi.server', 'error': repr(e)})
-print('WSGI_TOOLCHAIN_ACCESS ' + json.dumps({'problems': problems, 'prefix': sys.prefix, 'base': sys.base_prefix}))
-`;
-
 interface Account {
   user: string;
   group: string;
@@ -264,7 +246,7 @@ export async function checkAccess(
     let stderr = '';
     let child: ChildProcess;
     try {
-      child = spawn(express.python, ['-c', accessProbe, JSON.stringify(paths)], {
+      child = spawn(express.python, [pythonProgram('check-access.py'), JSON.stringify(paths), 'mod_wsgi-express'], {
         cwd: '/',
         env: pythonEnv(env, { HOME: '/', ...(express.pythonPath ? { PYTHONPATH: express.pythonPath } : {}) }),
         stdio: ['ignore', 'pipe', 'pipe'],

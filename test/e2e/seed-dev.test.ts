@@ -12,4 +12,6 @@ else
     prefix,
     sources: process.env.WSGI_HTTPD_REAL_SOURCES ?? `${process.env.HOME}/.cache/wsgi-httpd/test-sources`,
     python: process.env.WSGI_HTTPD_DEV_PYTHON ?? '/usr/bin/python3',
+    buildArgs: (process.env.WSGI_HTTPD_DEV_BUILD_ARGS ?? '').split(' ').filter(Boolean),
+    env: process.env,
   }));

@@ -8,29 +8,27 @@ import type { TestFn, ExecutionContext } from 'ava';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { installPythonPackage } from '../../src/install/python-package.js';
 import { layOutDropIn, uninstallDropIn } from '../../src/install/dropin.js';
+import type { Lock, LockedComponent } from '../../src/resolve/lock.js';
 import { readPythonInfo } from '../../src/python/detect.js';
 import { freePort } from '../../src/verify/verify.js';
-import { repoRoot } from '../helpers/cli.js';
+import { repoRoot, runCli } from '../helpers/cli.js';
 
 export interface SeedContext {
   prefix: string;
   sources: string;
   python: string;
+  /** Arguments that build this very set again (versions, --sources, --offline, overlays), for a prefix of its own. */
+  buildArgs: string[];
+  /** Environment for those builds (the test's store). */
+  env: NodeJS.ProcessEnv;
 }
-
-const modWsgiSha256 = new Set([
-  '9a0fdb61405abc300ec6b100c440dd98cf31cb5f97aeef4207390937298cad20', // GitHub tag archive (Debian orig)
-  '6fe5557c3ef25c184c2c994905fe52be1c06ae5c46235ecafe558e84789e2159', // PyPI sdist
-]);
-const patchFile = join(repoRoot, 'patches', 'mod_wsgi', 'runmodwsgi-pathlib-static.patch');
 const tsxLoader = createRequire(import.meta.url).resolve('tsx');
 const cliSource = join(repoRoot, 'src', 'cli', 'main.ts');
 const isRoot = process.getuid?.() === 0;
@@ -39,10 +37,12 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 interface State {
   ctx: SeedContext;
   work: string;
-  /** The prefix `serve --prefix` uses (the real one when it has mod_wsgi-express, else a side prefix linking its httpd). */
+  /** The prefix `serve --prefix` uses. */
   servePrefix: string;
   stackRoot: string;
   sourceTarball: string;
+  /** The mod_wsgi component as the prefix's lock records it: version, patches, Python package layout. */
+  modWsgi: LockedComponent;
   djangoVenv?: string;
   started: ChildProcess[];
 }
@@ -57,16 +57,20 @@ function sha256(file: string): Promise<string> {
   });
 }
 
-/** Unpacks the verified mod_wsgi tarball into a fresh directory (patched unless told otherwise); returns its top dir. */
-async function unpackModWsgi(s: State, name: string, patched = true): Promise<string> {
+/** Unpacks the verified mod_wsgi tarball into a fresh directory, with the patches the lock applies; returns its top dir. */
+async function unpackModWsgi(s: State, name: string): Promise<string> {
   const dir = join(s.work, name);
   await mkdir(dir, { recursive: true });
   execFileSync('tar', ['-xzf', s.sourceTarball, '-C', dir]);
   const [top] = await readdir(dir);
   const source = join(dir, top!);
-  if (patched) execFileSync('patch', ['-p1', '--forward', '--batch', '-i', patchFile], { cwd: source });
+  for (const patch of s.modWsgi.patches)
+    execFileSync('patch', [`-p${patch.strip}`, '--forward', '--batch', '-i', join(repoRoot, 'patches', 'mod_wsgi', patch.file)], { cwd: source });
   return source;
 }
+
+/** The package layout's files for this set: where apxs_config lives, which Django app to add. */
+const layoutOf = (s: State) => s.modWsgi.pythonPackage!.layout;
 
 interface Served {
   child: ChildProcess;
@@ -246,6 +250,9 @@ export function registerSeedWorkflowTests(ava: TestFn, getContext: () => SeedCon
     return s;
   };
   const test = {
+    /** Registered but skipped, with the reason in its title (the case needs root). */
+    skip: (title: string, _fn: (t: ExecutionContext) => Promise<unknown>) =>
+      ava.skip(`${title} (skipped: needs root; the server runs as the caller otherwise)`, () => {}),
     serial: (title: string, fn: (t: ExecutionContext) => Promise<unknown>) =>
       ava.serial(title, async (t) => {
         try {
@@ -256,48 +263,32 @@ export function registerSeedWorkflowTests(ava: TestFn, getContext: () => SeedCon
       }),
   };
 
-  test.serial('seed: the prefix has a mod_wsgi-express that names its own httpd (installed from the verified source)', async (t) => {
+  test.serial('seed: the prefix has a mod_wsgi-express that names its own httpd (laid out from the verified source)', async (t) => {
     const ctx = getContext();
     const work = await mkdtemp(join(tmpdir(), 'wsgi-seed-'));
     await chmod(work, 0o755); // the daemon account must reach apps and virtualenvs in here
     const stackRoot = realpathSync(join(ctx.prefix, 'httpd'));
+    const lock = JSON.parse(await readFile(join(ctx.prefix, 'wsgi-toolchain.lock.json'), 'utf8')) as Lock;
+    const modWsgi = lock.components.find((c) => c.name === 'mod_wsgi')!;
+    t.truthy(modWsgi.pythonPackage, 'the lock records the package layout');
+    const wanted = new Set(modWsgi.artifacts.map((a) => a.sha256));
     let sourceTarball = '';
     for (const file of await readdir(ctx.sources)) {
-      if (!/wsgi/i.test(file) || !/\.tar\.gz$/.test(file)) continue;
-      if (modWsgiSha256.has(await sha256(join(ctx.sources, file)))) sourceTarball = join(ctx.sources, file);
+      if (!/\.tar\.gz$/.test(file)) continue;
+      if (wanted.has(await sha256(join(ctx.sources, file)))) sourceTarball = join(ctx.sources, file);
     }
-    t.truthy(sourceTarball, `no mod_wsgi 5.0.2 tarball with a known sha256 in ${ctx.sources}`);
-    s = { ctx, work, servePrefix: ctx.prefix, stackRoot, sourceTarball, started: [] };
+    t.truthy(sourceTarball, `no mod_wsgi ${modWsgi.version} tarball with a sha256 the lock names in ${ctx.sources}`);
+    s = { ctx, work, servePrefix: ctx.prefix, stackRoot, sourceTarball, modWsgi, started: [] };
 
     const express = join(ctx.prefix, 'bin', 'mod_wsgi-express');
-    if (!(await stat(express).catch(() => undefined))) {
-      // The build did not install the Python package: install it the same way into a side prefix that links the real
-      // httpd, so the prefix under test stays exactly as the build left it.
-      const side = join(work, 'side-prefix');
-      await mkdir(side, { recursive: true });
-      await symlink(join(ctx.prefix, 'httpd'), join(side, 'httpd'));
-      const source = await unpackModWsgi(s, 'src-side');
-      const result = await installPythonPackage({
-        sourceDir: source,
-        python: ctx.python,
-        apxs: join(ctx.prefix, 'httpd', 'bin', 'apxs'),
-        target: { dir: join(side, '.wsgi-httpd', 'python') },
-        prefix: side,
-        log: () => {},
-      });
-      t.log(
-        `installed mod_wsgi-express into side prefix ${side} with ${result.method} in ${result.seconds.toFixed(1)} s (${result.compiled ? 'compiled' : 'reused modules/mod_wsgi.so'})`,
-      );
-      t.false(result.compiled, 'the Apache build of mod_wsgi.so was reused, not compiled again');
-      t.is(result.expressPath, join(side, 'bin', 'mod_wsgi-express'));
-      s.servePrefix = side;
-    }
-    const httpd = execFileSync(join(s.servePrefix, 'bin', 'mod_wsgi-express'), ['module-config'], { env: { PATH: process.env.PATH } }).toString();
-    t.regex(httpd, /^LoadModule wsgi_module "\/.*mod_wsgi-py\d+.*\.so"$/m);
-    const config = execFileSync(join(s.servePrefix, 'bin', 'mod_wsgi-express'), ['module-location'])
-      .toString()
-      .trim();
-    const apxsConfig = await readFile(join(config, '..', 'apxs_config.py'), 'utf8');
+    const module = execFileSync(express, ['module-config'], { env: { PATH: process.env.PATH } }).toString();
+    t.regex(module, /^LoadModule wsgi_module "\/.*mod_wsgi-py\d+.*\.so"$/m);
+    console.log(`mod_wsgi-express module-config (mod_wsgi ${modWsgi.version}):\n${module}`);
+    const location = execFileSync(express, ['module-location']).toString().trim();
+    t.is(realpathSync(location), join(stackRoot, 'modules', 'mod_wsgi.so'), 'the package loads the module the build verified');
+    // module-location is <package root>/mod_wsgi/server/<extension>: the apxs config sits where the layout says.
+    const packageRoot = join(location, '..', '..', '..');
+    const apxsConfig = await readFile(join(packageRoot, layoutOf(s).apxsConfig), 'utf8');
     const bindir = /^\s+BINDIR = '(.*)'$/m.exec(apxsConfig)?.[1] ?? '';
     t.is(realpathSync(bindir), join(stackRoot, 'bin'), `apxs_config.py names our httpd: ${bindir}`);
   });
@@ -431,19 +422,18 @@ def application(environ, start_response):
     const python = join(venv, 'bin', 'python');
     const hasDjango = execFileSync(python, ['-c', 'import importlib.util as u; print(bool(u.find_spec("django")))']).toString().trim();
     if (hasDjango !== 'True') return t.fail(`Django is not importable from ${python}: apt-get install python3-django`);
-    const source = await unpackModWsgi(s, 'src-django');
-    const result = await installPythonPackage({
-      sourceDir: source,
-      python,
-      apxs: join(s.ctx.prefix, 'httpd', 'bin', 'apxs'),
-      target: 'venv',
-      prefix: s.ctx.prefix,
-      log: () => {},
+    // The product's main command: a build into the virtualenv (from the store: nothing compiled once layers exist).
+    const started = Date.now();
+    const built = await runCli(['build', '--prefix', venv, '--python', python, ...s.ctx.buildArgs, '--plain'], {
+      env: s.ctx.env,
+      timeoutMs: 30 * 60_000,
     });
-    t.log(
-      `mod_wsgi package into the Django venv: ${result.method} in ${result.seconds.toFixed(1)} s (${result.compiled ? 'compiled' : 'module reused'})`,
-    );
-    t.is(realpathSync(result.httpd), join(s.stackRoot, 'bin', 'httpd'));
+    t.is(built.code, 0, built.stderr + built.stdout);
+    t.log(`build --prefix <new Django venv>: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const venvExpress = execFileSync(join(venv, 'bin', 'mod_wsgi-express'), ['module-location'])
+      .toString()
+      .trim();
+    t.is(realpathSync(venvExpress), realpathSync(join(venv, 'httpd', 'modules', 'mod_wsgi.so')));
 
     const project = join(s.work, 'djsite');
     await mkdir(project, { mode: 0o755 });
@@ -456,7 +446,7 @@ def application(environ, start_response):
       original +
         `
 ALLOWED_HOSTS = ['127.0.0.1', 'localhost']
-INSTALLED_APPS += ['mod_wsgi.server']
+INSTALLED_APPS += ['${layoutOf(s).djangoApp}']
 STATIC_URL = '/static/'
 STATIC_ROOT = BASE_DIR / 'collected'
 STATICFILES_DIRS = [BASE_DIR / 'assets']
@@ -511,7 +501,8 @@ urlpatterns = [path('', lambda request: HttpResponse('django says hello'))]
   test.serial('seed: the mod_wsgi-httpd drop-in: plain pip install of the verified mod_wsgi source builds against our httpd', async (t) => {
     const s = state();
     const venv = join(s.work, 'venv-dropin');
-    execFileSync(s.ctx.python, ['-m', 'venv', venv]);
+    // Debian's setuptools, as mod_wsgi's setup.py needs it: Python 3.12+ venvs have none of their own.
+    execFileSync(s.ctx.python, ['-m', 'venv', '--system-site-packages', venv]);
     const python = join(venv, 'bin', 'python');
     const info = await readPythonInfo(python, '--python');
     const laid = await layOutDropIn({ venv, root: join(s.ctx.prefix, 'httpd'), python: info });
@@ -523,12 +514,13 @@ urlpatterns = [path('', lambda request: HttpResponse('django says hello'))]
     const started = Date.now();
     execFileSync(python, ['-m', 'pip', 'install', '--no-index', '--no-build-isolation', source], { env, stdio: 'ignore', timeout: 600_000 });
     t.log(`plain pip install (compiles mod_wsgi): ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const configModule = layoutOf(s).apxsConfig.replace(/\.py$/, '').replaceAll('/', '.');
     const answer = JSON.parse(
       execFileSync(
         python,
         [
           '-c',
-          'import json; from mod_wsgi.server import apxs_config as a, where; print(json.dumps([a.WITH_HTTPD_PACKAGE, a.HTTPD, a.LIBEXECDIR, a.BINDIR, where()]))',
+          `import importlib, json; a = importlib.import_module('${configModule}'); print(json.dumps([a.WITH_HTTPD_PACKAGE, a.HTTPD, a.LIBEXECDIR, a.BINDIR, a.__file__]))`,
         ],
         { env },
       ).toString(),
@@ -536,7 +528,7 @@ urlpatterns = [path('', lambda request: HttpResponse('django says hello'))]
     t.true(answer[0], 'setup.py found mod_wsgi-apxs (WITH_HTTPD_PACKAGE)');
     t.is(realpathSync(answer[1]), join(s.stackRoot, 'bin', 'httpd'));
     t.is(realpathSync(answer[2]), join(s.stackRoot, 'modules'));
-    const config = await readFile(join(answer[4], '..', 'apxs_config.py'), 'utf8');
+    const config = await readFile(answer[4], 'utf8');
     t.true(config.includes(s.stackRoot), 'apxs_config.py names our prefix');
 
     // And that package serves, through serve --python.
@@ -596,28 +588,30 @@ urlpatterns = [path('', lambda request: HttpResponse('django says hello'))]
     await noSurvivors(t, [srv.root, `127.0.0.1:${srv.port}:`]);
   });
 
-  test.serial('seed: as root, an app or a Python the server account cannot read is refused before starting, naming the path', async (t) => {
-    if (!isRoot) return t.pass('not root: the server runs as the caller');
-    const s = state();
-    const hidden = join(s.work, 'private');
-    await mkdir(hidden, { mode: 0o700 });
-    await chmod(hidden, 0o700);
-    const app = await writeApp(join(hidden, 'app'), 'app.wsgi', helloApp('hidden'));
-    await chmod(hidden, 0o700);
-    const srv = await serverArgs(s, 'private');
-    const r1 = cli(s, ['serve', '--prefix', s.servePrefix, app, ...srv.args]);
-    t.is(await r1.exit, 3, r1.err());
-    t.regex(r1.err(), new RegExp(`cannot read ${app.replaceAll('.', '\\.')}.*${hidden} is not searchable by`));
-    t.regex(r1.err(), /fix: the server runs as .*chmod o\+rx/);
+  (isRoot ? test.serial : test.skip)(
+    'seed: as root, an app or a Python the server account cannot read is refused before starting, naming the path',
+    async (t) => {
+      const s = state();
+      const hidden = join(s.work, 'private');
+      await mkdir(hidden, { mode: 0o700 });
+      await chmod(hidden, 0o700);
+      const app = await writeApp(join(hidden, 'app'), 'app.wsgi', helloApp('hidden'));
+      await chmod(hidden, 0o700);
+      const srv = await serverArgs(s, 'private');
+      const r1 = cli(s, ['serve', '--prefix', s.servePrefix, app, ...srv.args]);
+      t.is(await r1.exit, 3, r1.err());
+      t.regex(r1.err(), new RegExp(`cannot read ${app.replaceAll('.', '\\.')}.*${hidden} is not searchable by`));
+      t.regex(r1.err(), /fix: the server runs as .*chmod o\+rx/);
 
-    const venv = join(hidden, 'venv');
-    execFileSync(s.ctx.python, ['-m', 'venv', '--without-pip', venv]);
-    const open = await writeApp(join(s.work, 'open-app'), 'app.wsgi', helloApp('open'));
-    const r2 = cli(s, ['serve', '--prefix', s.servePrefix, '--python', join(venv, 'bin', 'python'), open, ...srv.args]);
-    t.is(await r2.exit, 3, r2.err());
-    t.regex(r2.err(), new RegExp(`cannot run the Python ${venv}/bin/python: ${hidden} is not searchable`));
-    t.deepEqual(survivors([srv.root]), []);
-  });
+      const venv = join(hidden, 'venv');
+      execFileSync(s.ctx.python, ['-m', 'venv', '--without-pip', venv]);
+      const open = await writeApp(join(s.work, 'open-app'), 'app.wsgi', helloApp('open'));
+      const r2 = cli(s, ['serve', '--prefix', s.servePrefix, '--python', join(venv, 'bin', 'python'), open, ...srv.args]);
+      t.is(await r2.exit, 3, r2.err());
+      t.regex(r2.err(), new RegExp(`cannot run the Python ${venv}/bin/python: ${hidden} is not searchable`));
+      t.deepEqual(survivors([srv.root]), []);
+    },
+  );
 
   test.serial('seed: no process of the seed workflow survives', async (t) => {
     const s = state();

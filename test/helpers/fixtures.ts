@@ -296,6 +296,7 @@ async function overlayRecipe(name: ComponentName, version: string, file: string,
       installTargets: [...real.build.installTargets],
       provides: [...fixtureProvides[name]],
     },
+    ...(real.pythonPackage ? { pythonPackage: structuredClone(real.pythonPackage) } : {}),
   };
   return recipe;
 }

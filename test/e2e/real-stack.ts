@@ -1,0 +1,201 @@
+/**
+ * The product proven for real: httpd + APR + APR-util + PCRE2 + mod_wsgi built from upstream release tarballs (Debian's
+ * byte-identical copies, fetched by scripts/fetch-test-sources.sh; mod_wsgi 6.0.5 from the shared sources, through an
+ * overlay recipe) through the CLI, then checked the way a user would. Each real-build test file registers one set.
+ * WSGI_HTTPD_REAL_SOURCES names the directory; in CI its absence fails, elsewhere the tests are skipped with the reason.
+ */
+import test, { type TestFn } from 'ava';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot, runCli } from '../helpers/cli.js';
+import { registerSeedWorkflowTests } from './seed-workflow.js';
+
+export interface RealSet {
+  /** "mod_wsgi 5.0.2 set" */
+  label: string;
+  /** What selects the set: version flags, or --tested. */
+  select: string[];
+  /** Overlay recipe directories (repository-relative) the set needs. */
+  overlays: string[];
+  /** What httpd -V must report. */
+  expect: { httpd: string; apr: string; aprUtil: string; pcre2: string; modWsgi: string };
+}
+
+export const sources = process.env.WSGI_HTTPD_REAL_SOURCES;
+export const python = '/usr/bin/python3';
+const why =
+  'WSGI_HTTPD_REAL_SOURCES is not set: run `bash scripts/fetch-test-sources.sh` and export WSGI_HTTPD_REAL_SOURCES=<the directory it prints>';
+
+/** The work directory, prefix and store of one set's test file. */
+export interface RealWorld {
+  work: string;
+  prefix: string;
+  cacheDir: string;
+  env: () => NodeJS.ProcessEnv;
+  /** Everything after `build --prefix P --python PY` that builds this set. */
+  buildArgs: string[];
+}
+
+/** PIDs of processes running a binary from under dir, or naming it on their command line (a server's config). */
+export function processesUnder(dir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (Number(entry) !== process.pid && (readlinkSync(`/proc/${entry}/exe`).startsWith(dir) || cmdline.includes(dir))) pids.push(Number(entry));
+    } catch {
+      /* gone, or not ours to read */
+    }
+  }
+  return pids;
+}
+
+/** Registers the build of `set` and the checks every set gets; returns the world for the file's own extra tests. */
+export function registerRealStack(set: RealSet): { real: TestFn['serial'] | TestFn['skip']; world: RealWorld } {
+  if (!sources) {
+    if (process.env.CI) test(`real build (${set.label}): upstream sources are available`, (t) => t.fail(`CI must build the real stack, but ${why}`));
+    else test.skip(`real build (${set.label}) (skipped: ${why})`, () => {});
+  }
+  const real = sources ? test.serial : test.skip;
+  const world: RealWorld = {
+    work: '',
+    prefix: '',
+    cacheDir: '',
+    env: () => ({ WSGI_HTTPD_CACHE_DIR: world.cacheDir, LD_LIBRARY_PATH: '', WSGI_HTTPD_PREFIX: '', VIRTUAL_ENV: '' }),
+    buildArgs: [...set.select, ...set.overlays.flatMap((o) => ['--recipes', join(repoRoot, o)]), '--sources', sources ?? '', '--offline'],
+  };
+
+  test.before(async () => {
+    world.work = await mkdtemp(join(tmpdir(), 'wsgi-real-'));
+    // Apache's children run unprivileged: the prefix must be readable by them.
+    await chmod(world.work, 0o755);
+    world.prefix = join(world.work, 'prefix');
+    world.cacheDir = join(world.work, 'cache');
+  });
+
+  test.after.always(async () => {
+    // Stop anything a failed assertion may have left running under the work dir, then remove it.
+    for (const pid of world.work ? processesUnder(world.work) : []) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    if (world.work && !process.env.WSGI_HTTPD_KEEP_E2E) await rm(world.work, { recursive: true, force: true });
+  });
+
+  const name = (title: string) => `${set.label}: ${title}`;
+
+  real(name('build of the real stack from upstream tarballs, found by sha256 in --sources, offline'), async (t) => {
+    const started = Date.now();
+    const result = await runCli(['build', '--prefix', world.prefix, '--python', python, ...world.buildArgs, '--plain'], {
+      env: world.env(),
+      timeoutMs: 40 * 60_000,
+    });
+    console.log(
+      result.stdout
+        .split('\n')
+        .filter((l) => !/^\s*$/.test(l))
+        .slice(-25)
+        .join('\n'),
+    );
+    t.log(`wall time of the whole build command: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    t.is(result.code, 0, result.stderr);
+    const expectedPython = execFileSync(python, ['-c', 'import sys; print(sys.version.split()[0])']).toString().trim();
+    t.regex(result.stdout, new RegExp(`Verified: GET http://127\\.0\\.0\\.1:\\d+/ -> 200 .*Python ${expectedPython.replaceAll('.', '\\.')}`));
+  });
+
+  real(name('httpd -V names the APR, APR-util and PCRE2 it was built with, without LD_LIBRARY_PATH'), (t) => {
+    const out = execFileSync(join(world.prefix, 'httpd', 'bin', 'httpd'), ['-V'], { env: { PATH: process.env.PATH } }).toString();
+    console.log(out);
+    const e = set.expect;
+    const dots = (v: string) => v.replaceAll('.', '\\.');
+    t.regex(out, new RegExp(`Server version: Apache/${dots(e.httpd)}`));
+    t.regex(out, new RegExp(`Server loaded:\\s+APR ${dots(e.apr)}, APR-UTIL ${dots(e.aprUtil)}, PCRE ${dots(e.pcre2)}`));
+    t.regex(out, /Server MPM:/);
+  });
+
+  real(name('ldd finds every library of httpd, every module and mod_wsgi.so'), async (t) => {
+    const root = join(world.prefix, 'httpd');
+    const modules = (await readdir(join(root, 'modules'))).filter((f) => f.endsWith('.so')).map((f) => join(root, 'modules', f));
+    t.true(modules.some((m) => m.endsWith('mod_wsgi.so')));
+    const bins = ['httpd', 'ab', 'htpasswd', 'pcre2grep'].map((b) => join(root, 'bin', b));
+    for (const file of [...bins, ...modules]) {
+      const out = execFileSync('ldd', [file], { env: { PATH: process.env.PATH } }).toString();
+      t.false(out.includes('not found'), `${file}:\n${out}`);
+    }
+    t.log(`${bins.length + modules.length} binaries and modules resolve all their libraries`);
+    const runpath = execFileSync('readelf', ['-d', join(root, 'bin', 'httpd')]).toString();
+    t.regex(runpath, /RUNPATH.*\[\$ORIGIN\/\.\.\/lib\]/, 'libraries are found relative to the binary');
+    t.true(
+      readFileSync(join(root, 'modules', 'mod_wsgi.so')).includes(Buffer.from(`${set.expect.modWsgi}\0`)),
+      `mod_wsgi.so is ${set.expect.modWsgi}`,
+    );
+  });
+
+  real(name('apxs answers and every module mod_wsgi-express loads is installed'), async (t) => {
+    const root = join(world.prefix, 'httpd');
+    const apxsPrefix = execFileSync(join(root, 'bin', 'apxs'), ['-q', 'PREFIX'])
+      .toString()
+      .trim();
+    t.is(apxsPrefix, readlinkSync(root).startsWith('/') ? readlinkSync(root) : join(world.prefix, readlinkSync(root)));
+    const expressModules = [
+      'access_compat',
+      'unixd',
+      'authn_core',
+      'authz_core',
+      'authz_host',
+      'mime',
+      'rewrite',
+      'alias',
+      'dir',
+      'env',
+      'headers',
+      'filter',
+      'reqtimeout',
+      'log_config',
+      'deflate',
+      'autoindex',
+      'auth_basic',
+      'auth_digest',
+      'authz_user',
+      'proxy',
+      'proxy_http',
+      'status',
+      'cgid',
+      'mpm_event',
+      'mpm_worker',
+      'mpm_prefork',
+      'ssl',
+      'wsgi',
+    ];
+    const present = new Set(await readdir(join(root, 'modules')));
+    for (const m of expressModules) t.true(present.has(`mod_${m}.so`), `mod_${m}.so`);
+  });
+
+  real(name('verify runs again on the installed prefix and leaves no httpd running'), async (t) => {
+    const result = await runCli(['verify', '--prefix', world.prefix, '--json'], { env: world.env(), timeoutMs: 120_000 });
+    t.is(result.code, 0, result.stderr);
+    const report = JSON.parse(result.stdout) as { status: number; pythonVersion: string; body: string };
+    t.is(report.status, 200);
+    console.log(`verify: ${report.body.trim()}`);
+    t.deepEqual(processesUnder(world.work), []);
+  });
+
+  real(name('the same build again is a no-op'), async (t) => {
+    const result = await runCli(['build', '--prefix', world.prefix, '--python', python, ...world.buildArgs], { env: world.env() });
+    t.is(result.code, 0, result.stderr);
+    t.regex(result.stdout, /^up to date: /m);
+  });
+
+  // The seed's workflow on this very stack: mod_wsgi-express, runmodwsgi, the pip drop-in, serve.
+  if (sources)
+    registerSeedWorkflowTests(test, () => ({ prefix: world.prefix, sources: sources!, python, buildArgs: world.buildArgs, env: world.env() }));
+
+  return { real, world };
+}
