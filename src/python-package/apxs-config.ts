@@ -16,18 +16,26 @@ export function fillTemplate(template: string, values: Record<string, string>): 
   });
 }
 
-/** `apxs -q A B C` in one call ("a;;b;;c"). */
+/**
+ * `apxs -q NAME` for each name. One query per name, as setup.py does: a multi-name query drops empty values (MPM_NAME
+ * is empty for a build with shared MPMs), which would shift every value after it.
+ */
 export async function apxsQuery(apxs: string, names: string[], env: NodeJS.ProcessEnv): Promise<Record<string, string>> {
-  if (names.length === 0) return {};
-  const result = await run([apxs, '-q', ...names], { env }).catch((error: Error) => ({ code: -1, stdout: '', stderr: error.message }));
-  if (result.code !== 0) {
+  const answers = await Promise.all(
+    names.map(async (name) => {
+      const result = await run([apxs, '-q', name], { env }).catch((error: Error) => ({ code: -1, stdout: '', stderr: error.message }));
+      return { name, ok: result.code === 0, value: result.code === 0 ? result.stdout.trim() : '', stderr: result.stderr };
+    }),
+  );
+  // Like setup.py, an unknown or empty variable is ''; apxs answers "Invalid query string" for MPM_NAME when the MPMs
+  // are shared modules. Only an apxs that answers nothing at all is an error.
+  if (answers.length > 0 && answers.every((a) => !a.ok)) {
     throw new PrerequisiteError(
-      `${apxs} -q failed (exit ${result.code}): ${result.stderr.trim().split('\n').pop() ?? ''}`,
+      `${apxs} -q failed: ${answers[0]!.stderr.trim().split('\n').pop() ?? ''}`,
       'the Apache the Python package is installed for must have a working apxs (perl is needed to run it)',
     );
   }
-  const values = result.stdout.replace(/\n$/, '').split(';;');
-  return Object.fromEntries(names.map((n, i) => [n, (values[i] ?? '').trim()]));
+  return Object.fromEntries(answers.map((a) => [a.name, a.value]));
 }
 
 /**

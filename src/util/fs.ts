@@ -1,4 +1,5 @@
-import { lstat, stat } from 'node:fs/promises';
+import { lstat, mkdir, stat } from 'node:fs/promises';
+import { UsageError } from '../errors.js';
 
 /** The entry itself exists (a dangling symlink counts). */
 export async function pathExists(path: string): Promise<boolean> {
@@ -26,5 +27,20 @@ export async function isRegularFile(path: string): Promise<boolean> {
     return (await stat(path)).isFile();
   } catch {
     return false;
+  }
+}
+
+/**
+ * Makes sure `path` is a real directory of ours, creating it (and its parents) when missing. A symlink or another
+ * kind of file there is refused (exit 2, naming it): the tool never writes or deletes through a link it did not make.
+ */
+export async function ensureOwnDir(path: string, mode = 0o755): Promise<void> {
+  await mkdir(path, { recursive: true, mode });
+  const st = await lstat(path);
+  if (st.isSymbolicLink() || !st.isDirectory()) {
+    throw new UsageError(
+      `${path} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}, where wsgi-toolchain keeps a directory of its own`,
+      'remove or move it away (the tool never writes or deletes through a link it did not make), then run the command again',
+    );
   }
 }

@@ -1,0 +1,151 @@
+/**
+ * Layer keys, Merkle-style: a layer's key hashes its own inputs (version, the sha256 of its sources and patches, the
+ * configure arguments as the recipe gives them, with placeholders unexpanded, the compiler, the platform and its
+ * libc) and the keys of the layers it is built against. Only a component whose build uses the Python (a `{python}`
+ * placeholder in its recipe) gets the Python's identity in its key: what the binary depends on, never the virtualenv
+ * or the name the interpreter was called by. So every venv of one Python shares every layer, and a second Python
+ * shares all but mod_wsgi's.
+ */
+import { createHash } from 'node:crypto';
+import { realpathSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { PythonInfo } from '../python/types.js';
+import type { LockedComponent } from '../resolve/lock.js';
+
+export const keyFormat = 1;
+
+/** What a build of mod_wsgi depends on in the interpreter: the same identity means the same binary. */
+export interface PythonIdentity {
+  implementation: string;
+  version: string;
+  abiFlags: string;
+  soabi: string;
+  enableShared: boolean;
+  /** The libpython the module links (its soname), and the directory it resolves from; null for a static Python. */
+  libpython: string | null;
+  libDir: string | null;
+}
+
+export function pythonIdentity(info: PythonInfo): PythonIdentity {
+  const shared = info.sharedLibrary ?? null;
+  let libDir: string | null = null;
+  if (shared) {
+    try {
+      libDir = dirname(realpathSync(shared));
+    } catch {
+      libDir = dirname(shared);
+    }
+  }
+  return {
+    implementation: info.implementation ?? 'cpython',
+    version: info.version,
+    abiFlags: info.abiFlags ?? '',
+    soabi: info.abi,
+    enableShared: info.enableShared,
+    libpython: info.enableShared ? (info.instSoName ?? info.ldLibrary ?? null) : null,
+    libDir,
+  };
+}
+
+export function describePythonIdentity(p: PythonIdentity): string {
+  return `${p.implementation} ${p.version}${p.abiFlags ? ` (abiflags ${p.abiFlags})` : ''}, ${p.soabi}, ${p.enableShared ? `shared ${p.libpython} in ${p.libDir}` : 'static libpython'}`;
+}
+
+/** Machine facts every layer's key holds. */
+export interface BuildPlatform {
+  /** "linux-x64" */
+  platform: string;
+  /** "glibc 2.36", "musl", or "unknown" */
+  libc: string;
+  compiler: { cc: string; version: string };
+}
+
+export function hostLibc(): string {
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  return header?.glibcVersionRuntime ? `glibc ${header.glibcVersionRuntime}` : process.platform === 'linux' ? 'musl' : 'unknown';
+}
+
+/** Does the component's build use the Python (the recipe passes `{python}` to its build)? */
+export function usesPython(c: LockedComponent): boolean {
+  const mentions = (s: string) => s.includes('{python}');
+  return c.configureArgs.some(mentions) || Object.values(c.env).some(mentions) || c.makeTargets.some(mentions) || c.installTargets.some(mentions);
+}
+
+export interface LayerInputs {
+  format: number;
+  component: string;
+  version: string;
+  sources: string[];
+  patches: string[];
+  configure: string;
+  configureArgs: string[];
+  env: Record<string, string>;
+  makeTargets: string[];
+  installTargets: string[];
+  pythonPackage: unknown;
+  platform: string;
+  libc: string;
+  compiler: { cc: string; version: string };
+  python: PythonIdentity | null;
+  /** Against an existing Apache (--httpd system): its apxs and version stand in for the httpd layers. */
+  systemApache: { apxs: string; version: string } | null;
+  /** Keys of the layers this one is built against, by component. */
+  dependencies: Record<string, string>;
+}
+
+export function layerInputs(
+  c: LockedComponent,
+  machine: BuildPlatform,
+  dependencies: Record<string, string>,
+  python: PythonIdentity | undefined,
+  systemApache?: { apxs: string; version: string },
+): LayerInputs {
+  return {
+    format: keyFormat,
+    component: c.name,
+    version: c.version,
+    // Any artifact of a version is the same release; the first one's sha256 names it.
+    sources: c.artifacts.map((a) => a.sha256),
+    patches: c.patches.map((p) => p.sha256),
+    configure: c.configure,
+    configureArgs: c.configureArgs,
+    env: c.env,
+    makeTargets: c.makeTargets,
+    installTargets: c.installTargets,
+    pythonPackage: c.pythonPackage ?? null,
+    platform: machine.platform,
+    libc: machine.libc,
+    compiler: machine.compiler,
+    python: usesPython(c) ? (python ?? null) : null,
+    systemApache: systemApache && usesApxsOfSystem(c) ? systemApache : null,
+    dependencies,
+  };
+}
+
+function usesApxsOfSystem(c: LockedComponent): boolean {
+  return c.configureArgs.some((a) => a.includes('{apxs}'));
+}
+
+/** sha256 of a canonical JSON form (object keys sorted at every level). */
+export function hashOf(value: unknown): string {
+  const canonical = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(canonical);
+    if (v && typeof v === 'object')
+      return Object.fromEntries(
+        Object.keys(v as object)
+          .sort()
+          .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+      );
+    return v;
+  };
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(value)))
+    .digest('hex');
+}
+
+export const layerKey = (inputs: LayerInputs): string => hashOf(inputs);
+
+/** A stack is its ordered layer keys, plus what is left out of the layers when installed. */
+export function stackKey(layerKeys: string[], install: { withManual: boolean }): string {
+  return hashOf({ format: keyFormat, layers: layerKeys, withManual: install.withManual });
+}

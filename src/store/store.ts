@@ -1,0 +1,203 @@
+/**
+ * The build store: content-described layers (one per built component), the stacks made of them, and a record of the
+ * prefixes that use them. Layout under the store root (WSGI_HTTPD_CACHE_DIR, default ~/.cache/wsgi-httpd):
+ *
+ *   layers/<key>/layer.json   what the layer is: component, version, the inputs its key hashes, the placeholder path its
+ *                             files mention, and the per-file manifest
+ *   layers/<key>/tree/        the files, relative to a stack root
+ *   stacks/<key>.json         a stack: its ordered layer keys
+ *   uses/<hash>.json          a prefix that has a stack live (what `cache prune` must keep)
+ *   tmp/                      layers being written, then renamed into layers/ complete: a killed build never leaves a
+ *                             half layer that looks valid
+ *
+ * Nothing here follows a symlink where the store's own directories are expected.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rename, rm, utimes, writeFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ensureOwnDir } from '../util/fs.js';
+import { processAlive } from '../util/process.js';
+import type { ManifestEntry } from './manifest.js';
+
+export const layerFormat = 'wsgi-httpd-layer/1';
+
+export interface LayerRecord {
+  format: typeof layerFormat;
+  key: string;
+  component: string;
+  version: string;
+  /** What the key hashes (kept for `cache list`, `info` and registry annotations). */
+  inputs: Record<string, unknown>;
+  /** The stage path the layer's files mention; replaced by the install path (never longer) when installed. */
+  placeholder: string;
+  files: ManifestEntry[];
+  /** Bytes of all files. */
+  bytes: number;
+  createdAt: string;
+  /** Wall seconds the build of this layer took (configure to install), for estimates. */
+  buildSeconds?: number;
+  tool: string;
+}
+
+export interface StackRecord {
+  key: string;
+  layers: { component: string; version: string; key: string }[];
+  createdAt: string;
+}
+
+export interface UseRecord {
+  prefix: string;
+  stack: string;
+  layers: string[];
+  updatedAt: string;
+}
+
+export interface StoredLayer {
+  record: LayerRecord;
+  dir: string;
+  tree: string;
+  lastUsed: Date;
+}
+
+export class Store {
+  constructor(readonly root: string) {}
+
+  layerDir(key: string): string {
+    return join(this.root, 'layers', key);
+  }
+
+  /** The layer as stored, or undefined when there is none (a layer whose record cannot be read counts as none). */
+  async layer(key: string): Promise<StoredLayer | undefined> {
+    const dir = this.layerDir(key);
+    try {
+      const record = JSON.parse(await readFile(join(dir, 'layer.json'), 'utf8')) as LayerRecord;
+      if (record.format !== layerFormat || record.key !== key) return undefined;
+      const used = await stat(join(dir, 'last-used')).catch(() => undefined);
+      return { record, dir, tree: join(dir, 'tree'), lastUsed: used?.mtime ?? new Date(record.createdAt) };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** A fresh private directory under tmp/ (same file system as layers/, so a finished layer moves in by rename). */
+  async tempDir(what: string): Promise<string> {
+    const tmp = join(this.root, 'tmp');
+    await ensureOwnDir(this.root);
+    await ensureOwnDir(tmp);
+    return mkdtemp(join(tmp, `${what}-${process.pid}-`));
+  }
+
+  /** Removes what killed processes left in tmp/ (their pid is in the name and is gone). */
+  async clearStaleTemp(): Promise<void> {
+    const tmp = join(this.root, 'tmp');
+    for (const name of await readdir(tmp).catch(() => [] as string[])) {
+      const pid = Number(/-(\d+)-[^-]+$/.exec(name)?.[1]);
+      if (pid && pid !== process.pid && !processAlive(pid)) await rm(join(tmp, name), { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Moves a finished layer directory (holding tree/ and nothing else yet) into layers/<key> with its record. When
+   * another build stored the same key meanwhile, that one is kept and ours is dropped.
+   */
+  async commitLayer(tempDir: string, record: LayerRecord): Promise<StoredLayer> {
+    await writeFile(join(tempDir, 'layer.json'), `${JSON.stringify(record, null, 1)}\n`);
+    await ensureOwnDir(join(this.root, 'layers'));
+    try {
+      await rename(tempDir, this.layerDir(record.key));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
+      await rm(tempDir, { recursive: true, force: true });
+    }
+    const stored = await this.layer(record.key);
+    if (!stored) throw new Error(`layer ${record.key} was stored but cannot be read back`);
+    return stored;
+  }
+
+  /** Takes a layer out of the store (renamed away first, so no reader ever sees it half removed). */
+  async discardLayer(key: string): Promise<void> {
+    const trash = join(this.root, 'tmp', `discard-${process.pid}-${randomBytes(4).toString('hex')}`);
+    await ensureOwnDir(join(this.root, 'tmp'));
+    try {
+      await rename(this.layerDir(key), trash);
+    } catch {
+      return;
+    }
+    await rm(trash, { recursive: true, force: true });
+  }
+
+  async touch(key: string): Promise<void> {
+    const file = join(this.layerDir(key), 'last-used');
+    const now = new Date();
+    await utimes(file, now, now).catch(() => writeFile(file, ''));
+  }
+
+  async layers(): Promise<StoredLayer[]> {
+    const keys = await readdir(join(this.root, 'layers')).catch(() => [] as string[]);
+    const found = await Promise.all(keys.map((k) => this.layer(k)));
+    return found.filter((l): l is StoredLayer => l !== undefined);
+  }
+
+  async writeStack(record: StackRecord): Promise<void> {
+    await ensureOwnDir(join(this.root, 'stacks'));
+    await writeAtomic(join(this.root, 'stacks', `${record.key}.json`), `${JSON.stringify(record, null, 2)}\n`);
+  }
+
+  async stacks(): Promise<StackRecord[]> {
+    const names = await readdir(join(this.root, 'stacks')).catch(() => [] as string[]);
+    const out: StackRecord[] = [];
+    for (const name of names.filter((n) => n.endsWith('.json'))) {
+      try {
+        out.push(JSON.parse(await readFile(join(this.root, 'stacks', name), 'utf8')) as StackRecord);
+      } catch {
+        /* unreadable: not a stack */
+      }
+    }
+    return out;
+  }
+
+  async removeStack(key: string): Promise<void> {
+    await rm(join(this.root, 'stacks', `${key}.json`), { force: true });
+  }
+
+  private useFile(prefix: string): string {
+    return join(this.root, 'uses', `${createHash('sha256').update(prefix).digest('hex').slice(0, 32)}.json`);
+  }
+
+  /** Records that `prefix` (a real path) has `stack` live. */
+  async recordUse(prefix: string, stack: StackRecord): Promise<void> {
+    await ensureOwnDir(join(this.root, 'uses'));
+    const use: UseRecord = { prefix, stack: stack.key, layers: stack.layers.map((l) => l.key), updatedAt: new Date().toISOString() };
+    await writeAtomic(this.useFile(prefix), `${JSON.stringify(use, null, 2)}\n`);
+  }
+
+  async forgetUse(prefix: string): Promise<void> {
+    await rm(this.useFile(prefix), { force: true });
+  }
+
+  async uses(): Promise<UseRecord[]> {
+    const names = await readdir(join(this.root, 'uses')).catch(() => [] as string[]);
+    const out: UseRecord[] = [];
+    for (const name of names.filter((n) => n.endsWith('.json'))) {
+      try {
+        out.push(JSON.parse(await readFile(join(this.root, 'uses', name), 'utf8')) as UseRecord);
+      } catch {
+        /* unreadable: ignored */
+      }
+    }
+    return out;
+  }
+}
+
+/** Writes through a temp file created exclusively beside the target, then renames it into place. */
+export async function writeAtomic(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  await writeFile(tmp, text, { flag: 'wx' });
+  try {
+    await rename(tmp, path);
+  } catch (error) {
+    await rm(tmp, { force: true });
+    throw error;
+  }
+}
