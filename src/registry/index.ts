@@ -32,7 +32,8 @@
  * Credentials: WSGI_HTTPD_REGISTRY_USER/PASSWORD, else $DOCKER_CONFIG/config.json (see credentials.ts); they and
  * tokens never appear in messages or log lines. Plain HTTP only for loopback hosts or with `insecure` (transport.ts).
  */
-export { RegistryClient, withDigest } from './client.js';
+export { RegistryClient } from './client.js';
+export { withDigest } from './blob-upload.js';
 export type { BlobResult, FetchedManifest, PushBlobOptions, PushedBlob, RegistryClientOptions } from './client.js';
 export { parseReference, formatReference, isLoopbackHost } from './reference.js';
 export type { Reference } from './reference.js';

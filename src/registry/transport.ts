@@ -62,8 +62,8 @@ export class Transport {
     this.options = options;
   }
 
-  /** Sends the request and resolves at the response headers. */
-  async open(request: HttpRequest): Promise<StreamingResponse> {
+  /** Sends the request and resolves at the response headers. `registry` names the peer in errors (a token realm). */
+  async open(request: HttpRequest, registry = this.options.registry): Promise<StreamingResponse> {
     const { timeoutMs, env, ca, insecure } = this.options;
     const idempotent = request.method === 'GET' || request.method === 'HEAD';
     // got's stream waits for a request body to be written unless one is given: POST/PUT/PATCH always get one.
@@ -85,6 +85,8 @@ export class Transport {
           (options) => {
             // A redirect (blob storage) may cross from a proxied host to a NO_PROXY one, or the reverse.
             options.agent = agentsFor(options.url as URL, env, { connectTimeout: timeoutMs }) ?? {};
+            // got drops Authorization when the host or port changes; also when https turns into http.
+            if ((options.url as URL).protocol !== request.url.protocol) delete options.headers.authorization;
           },
         ],
       },
@@ -100,18 +102,18 @@ export class Transport {
     } catch (error) {
       stream.destroy();
       if (body !== undefined && !Buffer.isBuffer(body)) body.destroy();
-      throw this.networkError(error);
+      throw this.networkError(error, registry);
     }
   }
 
   /** Sends the request and reads the whole answer (at most maxBufferedBody bytes; HEAD answers are empty). */
-  async send(request: HttpRequest, limit = maxBufferedBody): Promise<BufferedResponse> {
-    const response = await this.open(request);
-    const body = await this.readBody(response, limit);
+  async send(request: HttpRequest, limit = maxBufferedBody, registry = this.options.registry): Promise<BufferedResponse> {
+    const response = await this.open(request, registry);
+    const body = await this.readBody(response, limit, registry);
     return { status: response.status, headers: response.headers, url: response.url, body };
   }
 
-  async readBody(response: StreamingResponse, limit = maxBufferedBody): Promise<Buffer> {
+  async readBody(response: StreamingResponse, limit = maxBufferedBody, registry = this.options.registry): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let size = 0;
     try {
@@ -119,12 +121,16 @@ export class Transport {
         size += (chunk as Buffer).length;
         if (size > limit) {
           response.body.destroy();
-          throw new RegistryProtocolError(this.options.registry, `answer to ${response.url.pathname} is larger than ${limit} bytes`, response.status);
+          throw new RegistryProtocolError(
+            registry,
+            `answer from ${registry} to ${response.url.pathname} is larger than ${limit} bytes`,
+            response.status,
+          );
         }
         chunks.push(chunk as Buffer);
       }
     } catch (error) {
-      throw error instanceof RegistryError ? error : this.networkError(error);
+      throw error instanceof RegistryError ? error : this.networkError(error, registry);
     }
     return Buffer.concat(chunks);
   }

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import { withDigest } from '../../../src/registry/client.js';
+import { withDigest } from '../../../src/registry/blob-upload.js';
 import {
   RegistryAuthError,
   RegistryDigestError,
