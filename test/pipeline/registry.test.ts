@@ -567,7 +567,8 @@ registryTest('NODE_EXTRA_CA_CERTS: a process started with it trusts the registry
     ].join('\n'),
   );
   const { NODE_EXTRA_CA_CERTS: _ignored, ...parentEnv } = process.env;
-  const childEnv = { ...parentEnv, ...credentialEnv(), HTTPS_PROXY: '', HTTP_PROXY: '', https_proxy: '', http_proxy: '' };
+  const noProxy = Object.fromEntries(['HTTPS_PROXY', 'HTTP_PROXY', 'ALL_PROXY', 'https_proxy', 'http_proxy', 'all_proxy'].map((name) => [name, '']));
+  const childEnv = { ...parentEnv, ...credentialEnv(), ...noProxy };
   const ping = (env: NodeJS.ProcessEnv) => {
     const result = spawnSync(process.execPath, ['--import=tsx', script, `${secure.host}/layers/child`], {
       cwd: repoRoot,
