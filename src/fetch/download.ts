@@ -23,7 +23,7 @@ import got, { type Agents, type Request as GotRequest } from 'got';
 import type { IncomingMessage } from 'node:http';
 import { ChecksumError, DownloadError } from '../errors.js';
 import { hashInto } from './hash.js';
-import { agentsFor } from './proxy.js';
+import { agentsFor, proxyRequest } from './proxy.js';
 
 export interface DownloadAttempt {
   url: string;
@@ -111,6 +111,8 @@ function errorOutcome(error: unknown): string {
     const event = /timeout of \d+ms exceeded for (\w+)|Timeout awaiting '(\w+)'/.exec(e.message);
     return `timeout (${event?.[1] ?? event?.[2] ?? 'request'})`;
   }
+  // A proxy's refusal says more than its code (EPROXY): "proxy p:3128 refused CONNECT host:443 with HTTP 407".
+  if (e?.code === 'EPROXY' && e.message) return e.message;
   if (e?.code && e.code !== 'ERR_GOT_REQUEST_ERROR') return e.code;
   return e?.message ?? String(error);
 }
@@ -184,6 +186,7 @@ export async function downloadVerified(opts: DownloadOptions): Promise<DownloadR
         ...(start > 0 ? { range: `bytes=${start}-` } : {}),
       },
       agent: agents ?? {},
+      request: proxyRequest(env),
       signal: opts.signal,
       https: opts.ca ? { certificateAuthority: opts.ca } : {},
       hooks: {

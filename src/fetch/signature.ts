@@ -20,7 +20,7 @@ import { DownloadError, PrerequisiteError, RecipeError, SignatureError } from '.
 import { builtinRecipesDir } from '../recipe/load.js';
 import { run } from '../util/run.js';
 import { expandMirrorPath, mirrorUrl, type AcquireResult, type ArtifactRef } from './acquire.js';
-import { agentsFor } from './proxy.js';
+import { agentsFor, proxyRequest } from './proxy.js';
 import { isRegularFile } from '../util/fs.js';
 
 export interface PinnedKey {
@@ -285,6 +285,7 @@ async function downloadSmall(url: string, dest: string, env: NodeJS.ProcessEnv, 
     timeout: { connect: 30_000, response: 60_000, socket: 60_000 },
     headers: { 'user-agent': 'wsgi-httpd (+https://www.npmjs.com/package/wsgi-httpd)' },
     agent: agentsFor(url, env, { connectTimeout: 30_000 }) ?? {},
+    request: proxyRequest(env),
     signal,
   });
   stream.on('error', () => {});
