@@ -11,6 +11,8 @@
  *   mirror must not block the archive). If every URL fails and at least one of them served wrong bytes, the error is
  *   a ChecksumError (exit code 5), else a DownloadError; both list every URL and its outcomes.
  * - a partial left by network failures is kept, so a later run resumes it (it is never used unverified).
+ * - a failure to write the cache (disk full, read-only, permissions) stops at once, as a FileSystemError (exit 9)
+ *   when the OS said why (fromSystemError), else a CacheWriteError: no other source would help.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -21,7 +23,7 @@ import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import got, { type Agents, type Request as GotRequest } from 'got';
 import type { IncomingMessage } from 'node:http';
-import { ChecksumError, DownloadError } from '../errors.js';
+import { ChecksumError, DownloadError, fromSystemError } from '../errors.js';
 import { hashInto } from './hash.js';
 import { agentsFor, proxyRequest } from './proxy.js';
 
@@ -100,7 +102,16 @@ type AttemptResult =
   | { kind: 'retry'; outcome: string; retryAfterMs?: number; madeProgress: boolean }
   | { kind: 'mismatch'; actual: string; resumed: boolean };
 
-class FatalWriteError extends Error {}
+/** Writing into the cache failed: `path` and `action` say what for the message ("write to", "save"). */
+class FatalWriteError extends Error {
+  readonly path: string;
+  readonly action: string;
+  constructor(path: string, action: string, cause: Error) {
+    super(`cannot ${action} ${path}: ${cause.message}`, { cause });
+    this.path = path;
+    this.action = action;
+  }
+}
 
 /** The download worked but the file could not be written (disk full, permissions): no other source will help. */
 export class CacheWriteError extends DownloadError {}
@@ -162,7 +173,11 @@ export async function downloadVerified(opts: DownloadOptions): Promise<DownloadR
   if (opts.urls.length === 0) {
     throw new DownloadError(`no URL to download ${file} from`, downloadHint);
   }
-  await mkdir(dirname(opts.dest), { recursive: true });
+  try {
+    await mkdir(dirname(opts.dest), { recursive: true });
+  } catch (error) {
+    throw fromSystemError(error) ?? error;
+  }
 
   const attempt = async (url: string): Promise<AttemptResult> => {
     let start = await sizeOf(partial);
@@ -286,7 +301,7 @@ export async function downloadVerified(opts: DownloadOptions): Promise<DownloadR
     try {
       await pipeline(stream, meter, out);
     } catch (error) {
-      if (writeFailed) throw new FatalWriteError(`cannot write ${partial}: ${writeFailed.message}`, { cause: writeFailed });
+      if (writeFailed) throw new FatalWriteError(partial, 'write to', writeFailed);
       if (opts.signal?.aborted) throw abortReason(opts.signal);
       let outcome = idleFired ? 'idle timeout' : errorOutcome(error);
       if (!idleFired && contentLength !== undefined && received < contentLength) {
@@ -305,13 +320,17 @@ export async function downloadVerified(opts: DownloadOptions): Promise<DownloadR
       await rm(partial, { force: true });
       return { kind: 'mismatch', actual, resumed };
     }
-    const handle = await open(partial, 'r+');
     try {
-      await handle.datasync();
-    } finally {
-      await handle.close();
+      const handle = await open(partial, 'r+');
+      try {
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+      await rename(partial, opts.dest);
+    } catch (error) {
+      throw new FatalWriteError(opts.dest, 'save', error as Error);
     }
-    await rename(partial, opts.dest);
     return { kind: 'ok', bytes: start + received };
   };
 
@@ -327,6 +346,8 @@ export async function downloadVerified(opts: DownloadOptions): Promise<DownloadR
         if (opts.signal?.aborted) throw abortReason(opts.signal);
         if (error instanceof FatalWriteError) {
           report(url, 'write failed');
+          const known = fromSystemError(error.cause, { path: error.path, action: error.action });
+          if (known) throw known;
           throw new CacheWriteError(
             `could not save ${file}: ${error.message}`,
             `free disk space or fix permissions under ${dirname(opts.dest)} (or set WSGI_HTTPD_CACHE_DIR to another directory)`,
