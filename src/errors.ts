@@ -227,10 +227,11 @@ export function fromSystemError(error: unknown, context: { path?: string; action
   const e = error as NodeJS.ErrnoException & { dest?: string };
   const known = typeof e.code === 'string' ? systemErrors[e.code] : undefined;
   if (!known || !e.code) return undefined;
-  const path = context.path ?? e.path;
+  const path = context.path || e.path;
   const action = context.action ?? (e.syscall ? syscallVerbs[e.syscall] : undefined) ?? 'use';
-  const target = path ? ` ${path}${!context.path && e.dest ? ` to ${e.dest}` : ''}` : '';
-  return new FileSystemError(`cannot ${action}${target}: ${known.reason} (${e.code})`, known.hint, e.code, path, { cause: error });
+  // Without a path (a write to an open file, a pipe), "cannot write to: ..." would read badly: name the call instead.
+  const what = path ? `cannot ${action} ${path}${!context.path && e.dest ? ` to ${e.dest}` : ''}` : `${e.syscall ?? action} failed`;
+  return new FileSystemError(`${what}: ${known.reason} (${e.code})`, known.hint, e.code, path, { cause: error });
 }
 
 export function isToolchainError(error: unknown): error is ToolchainError {

@@ -94,7 +94,9 @@ test('the caller may name the path and the action; rename mentions its destinati
   );
   const rename = Object.assign(errno('EACCES', 'rename', '/a/tmp'), { dest: '/a/final' });
   t.is(fromSystemError(rename)!.message, 'cannot rename /a/tmp to /a/final: permission denied (EACCES)');
-  t.is(fromSystemError(errno('EMFILE', 'uv_pipe_open', ''))!.message, 'cannot use: too many open files (EMFILE)');
+  t.is(fromSystemError(errno('EMFILE', 'uv_pipe_open', ''))!.message, 'uv_pipe_open failed: too many open files (EMFILE)');
+  const write = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' });
+  t.is(fromSystemError(write)!.message, 'write failed: no space left on device (ENOSPC)');
 });
 
 test('anything else stays unmapped (an internal error): unknown errno, plain errors, non-errors, ToolchainErrors', (t) => {
