@@ -25,7 +25,7 @@ function finished(child: ReturnType<typeof spawn>): Promise<{ code: number | nul
   });
 }
 
-test('list into a pipe whose reader has closed: no stack trace, nothing on stderr, exit 0', async (t) => {
+test.serial('list into a pipe whose reader has closed: no stack trace, nothing on stderr, exit 0', async (t) => {
   const child = spawn(process.execPath, ['--import=tsx', cli, 'list'], {
     cwd: repoRoot,
     env: { ...process.env, CI: '1' },
@@ -39,7 +39,7 @@ test('list into a pipe whose reader has closed: no stack trace, nothing on stder
   t.is(result.code, 0);
 });
 
-test('`list | head -1` in a shell with pipefail: the first line, no error, and the pipeline succeeds', async (t) => {
+test.serial('`list | head -1` in a shell with pipefail: the first line, no error, and the pipeline succeeds', async (t) => {
   const child = spawn('bash', ['-o', 'pipefail', '-c', '"$0" --import=tsx "$1" list | head -1', process.execPath, cli], {
     cwd: repoRoot,
     env: { ...process.env, CI: '1' },

@@ -317,7 +317,9 @@ test('a cache directory that cannot be created (a file in the way) is a FileSyst
   t.deepEqual(server.requests, []);
 });
 
-test('disk full while downloading: a FileSystemError (exit 9) naming the partial file, no retry, no other URL', async (t) => {
+// Serial: it starts a second Node (tsx) whose start-up would otherwise compete for the CPU with this file's tests of
+// 300 ms idle timeouts, which run concurrently after the serial ones.
+test.serial('disk full while downloading: a FileSystemError (exit 9) naming the partial file, no retry, no other URL', async (t) => {
   const unavailable = privateMountsUnavailable();
   if (unavailable) {
     t.log(`${unavailable}: not exercised`);

@@ -364,20 +364,29 @@ test('an archive without a single top directory is unpacked as it is; setuid bit
 const MiB = 1024 ** 2;
 
 /**
- * A tarball whose single entry "bomb/zeros" holds `zeros` bytes of zeros, piped through the system compressor:
- * `sh -c '(cat header; head -c N /dev/zero; head -c 1024 /dev/zero) | xz -0'`. With `tar: false` the zeros alone.
+ * A tarball whose single entry "bomb/zeros" holds `zeros` bytes of zeros (a multiple of 8 MiB), compressed by the system
+ * tool as concatenated streams, which gzip, xz and bzip2 all decompress as one: the header, `zeros / 8 MiB` copies of
+ * `head -c 8M /dev/zero | xz -0` (made once), then the end-of-archive blocks. With `tar: false`, the zeros alone.
+ * Compressing the zeros once keeps making a 128 MiB bomb cheap; unpacking it is the same stream either way.
  */
 function makeBomb(dir: string, name: string, compressor: string[], zeros: number, options: { tar?: boolean } = {}): string {
+  const compress = (input: Buffer | number): Buffer => {
+    const source = typeof input === 'number' ? `head -c ${input} /dev/zero` : 'cat';
+    const result = spawnSync('sh', ['-c', `${source} | ${compressor.join(' ')}`], {
+      input: typeof input === 'number' ? undefined : input,
+      maxBuffer: 64 * MiB,
+    });
+    if (result.status !== 0) throw new Error(`${compressor[0]} failed: ${result.stderr}`);
+    return result.stdout;
+  };
+  const block = 8 * MiB;
+  if (zeros % block !== 0) throw new Error('zeros must be a multiple of 8 MiB');
+  const zerosMember = compress(block);
+  const parts = options.tar === false ? [] : [compress(header('bomb/zeros', { size: zeros }))];
+  for (let i = 0; i < zeros / block; i++) parts.push(zerosMember);
+  parts.push(compress(1024));
   const archive = join(dir, name);
-  const headerFile = join(dir, `${name}.header`);
-  writeFileSync(headerFile, options.tar === false ? Buffer.alloc(0) : header('bomb/zeros', { size: zeros }));
-  const result = spawnSync(
-    'sh',
-    ['-c', `(cat "$1"; head -c ${zeros} /dev/zero; head -c 1024 /dev/zero) | ${compressor.join(' ')} > "$2"`, 'sh', headerFile, archive],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  if (result.status !== 0) throw new Error(`could not make ${name}: ${result.stderr}`);
-  rmSync(headerFile);
+  writeFileSync(archive, Buffer.concat(parts));
   return archive;
 }
 
@@ -541,9 +550,9 @@ async function unpackOnTmpfs(
   return JSON.parse(run.stdout.trim().split('\n').pop()!) as FaultOutcome;
 }
 
-test('disk full during unpack: a FileSystemError (exit 9) naming the destination and ENOSPC, nothing left', async (t) => {
+test.serial('disk full during unpack: a FileSystemError (exit 9) naming the destination and ENOSPC, nothing left', async (t) => {
   const dir = workdir(t);
-  const archive = makeBomb(dir, 'full.tar.gz', ['gzip', '-1'], 4 * MiB);
+  const archive = makeBomb(dir, 'full.tar.gz', ['gzip', '-1'], 8 * MiB);
   const outcome = await unpackOnTmpfs(t, archive, { size: '1m', mkdirs: ['build'] }, (mnt) => join(mnt, 'build', 'pkg'));
   if (!outcome) return t.pass();
   t.false(outcome.ok);
@@ -555,7 +564,7 @@ test('disk full during unpack: a FileSystemError (exit 9) naming the destination
   t.deepEqual(outcome.left, []);
 });
 
-test('read-only build directory: a FileSystemError (exit 9) naming the destination and EROFS, not an unsafe archive', async (t) => {
+test.serial('read-only build directory: a FileSystemError (exit 9) naming the destination and EROFS, not an unsafe archive', async (t) => {
   const dir = workdir(t);
   const plain = await goodTar(dir);
   const outcome = await unpackOnTmpfs(t, plain, { size: '4m', readOnly: true, mkdirs: ['build'] }, (mnt) => join(mnt, 'build', 'pkg'));
