@@ -1,3 +1,6 @@
+import { accessSync, constants, existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+
 /**
  * Every failure a user can cause or fix is a ToolchainError: one line saying what is wrong, one hint saying what to
  * do, and the exit code the CLI returns. Anything else that escapes is a bug and exits with 70.
@@ -218,13 +221,32 @@ const syscallVerbs: Record<string, string> = {
 };
 
 /**
+ * Node's `mkdir(path, { recursive: true })` reports ENOENT when the real failure is a read-only file system (checked
+ * on Node 20.20: `mkdir -p` of /ro/a/b on a read-only mount gives ENOENT for /ro/a). So for an ENOENT from mkdir, ask
+ * the deepest existing ancestor whether it may be written to: if not, that is the error to report (with the original
+ * path); if it may, the ENOENT stands.
+ */
+function recursiveMkdirCause(e: NodeJS.ErrnoException): NodeJS.ErrnoException {
+  let ancestor = e.path!;
+  while (!existsSync(ancestor) && dirname(ancestor) !== ancestor) ancestor = dirname(ancestor);
+  try {
+    accessSync(ancestor, constants.W_OK);
+    return e;
+  } catch (probe) {
+    const code = (probe as NodeJS.ErrnoException).code;
+    return code && code in systemErrors ? Object.assign(Object.create(e) as NodeJS.ErrnoException, { code }) : e;
+  }
+}
+
+/**
  * A FileSystemError for an ordinary OS failure (errno listed above), or undefined for anything else (which stays an
  * internal error). `action` is the verb ("create", "write to", "unpack into"), `path` what it was done to; both default
  * to what Node recorded on the error (its syscall and path). Example: "cannot create /x/y: read-only file system".
  */
 export function fromSystemError(error: unknown, context: { path?: string; action?: string } = {}): FileSystemError | undefined {
   if (error instanceof ToolchainError || typeof error !== 'object' || error === null) return undefined;
-  const e = error as NodeJS.ErrnoException & { dest?: string };
+  let e = error as NodeJS.ErrnoException & { dest?: string };
+  if (e.code === 'ENOENT' && e.syscall === 'mkdir' && e.path) e = recursiveMkdirCause(e);
   const known = typeof e.code === 'string' ? systemErrors[e.code] : undefined;
   if (!known || !e.code) return undefined;
   const path = context.path || e.path;

@@ -99,6 +99,13 @@ test('the caller may name the path and the action; rename mentions its destinati
   t.is(fromSystemError(write)!.message, 'write failed: no space left on device (ENOSPC)');
 });
 
+test('an ENOENT from mkdir under a writable directory is a real ENOENT: unmapped', (t) => {
+  const dir = workdir(t);
+  const error = thrownBy(() => mkdirSync(join(dir, 'missing', 'sub')));
+  t.is((error as NodeJS.ErrnoException).code, 'ENOENT');
+  t.is(fromSystemError(error), undefined);
+});
+
 test('anything else stays unmapped (an internal error): unknown errno, plain errors, non-errors, ToolchainErrors', (t) => {
   t.is(fromSystemError(errno('EIO', 'read', '/x')), undefined);
   t.is(fromSystemError(errno('ECONNRESET', 'read', '')), undefined);

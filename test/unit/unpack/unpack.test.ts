@@ -564,16 +564,23 @@ test.serial('disk full during unpack: a FileSystemError (exit 9) naming the dest
   t.deepEqual(outcome.left, []);
 });
 
-test.serial('read-only build directory: a FileSystemError (exit 9) naming the destination and EROFS, not an unsafe archive', async (t) => {
-  const dir = workdir(t);
-  const plain = await goodTar(dir);
-  const outcome = await unpackOnTmpfs(t, plain, { size: '4m', readOnly: true, mkdirs: ['build'] }, (mnt) => join(mnt, 'build', 'pkg'));
-  if (!outcome) return t.pass();
-  t.false(outcome.ok);
-  t.is(outcome.name, 'FileSystemError');
-  t.is(outcome.exitCode, ExitCode.filesystem);
-  t.is(outcome.code, 'EROFS');
-  t.regex(outcome.message!, /^cannot unpack pkg-1\.0\.tar into \S+\/mnt\/build\/pkg: read-only file system \(EROFS\)$/);
-  t.regex(outcome.hint!, /writable file system/);
-  t.deepEqual(outcome.left, []);
-});
+for (const existing of [true, false]) {
+  test.serial(
+    `read-only build directory (${existing ? 'existing' : 'to be created'}): a FileSystemError (exit 9) naming the destination and EROFS`,
+    async (t) => {
+      const dir = workdir(t);
+      const plain = await goodTar(dir);
+      const outcome = await unpackOnTmpfs(t, plain, { size: '4m', readOnly: true, mkdirs: existing ? ['build'] : [] }, (mnt) =>
+        join(mnt, 'build', 'pkg'),
+      );
+      if (!outcome) return t.pass();
+      t.false(outcome.ok);
+      t.is(outcome.name, 'FileSystemError');
+      t.is(outcome.exitCode, ExitCode.filesystem);
+      t.is(outcome.code, 'EROFS');
+      t.regex(outcome.message!, /^cannot unpack pkg-1\.0\.tar into \S+\/mnt\/build\/pkg: read-only file system \(EROFS\)$/);
+      t.regex(outcome.hint!, /writable file system/);
+      t.deepEqual(outcome.left, []);
+    },
+  );
+}
