@@ -5,7 +5,7 @@ import { compareVersionsDescending } from '../recipe/version.js';
 import type { BuildReport } from '../build/execute.js';
 import { prepareBuild, prerequisiteFailure, upToDateReport } from '../build/prepare.js';
 import { formatDoctor, runDoctor } from '../doctor/doctor.js';
-import { BuildStepError, ExitCode, ToolchainError, UsageError } from '../errors.js';
+import { BuildStepError, ExitCode, fromSystemError, ToolchainError, UsageError } from '../errors.js';
 import { formatPlan } from '../plan/plan.js';
 import { detectPython } from '../python/detect.js';
 import { loadRecipes } from '../recipe/load.js';
@@ -113,13 +113,16 @@ async function verify(values: ParsedFlags): Promise<number> {
 }
 
 function printError(error: unknown): number {
-  if (error instanceof ToolchainError) {
-    if (error instanceof BuildStepError) {
-      if (error.tail.length) process.stderr.write(`\nLast lines of the failing step:\n${error.tail.map((l) => `  | ${l}`).join('\n')}\n`);
-      process.stderr.write(`Full log: ${error.logFile}\n`);
+  // A plain Node system error that escaped (a full disk, a read-only prefix, no permission) is the user's to fix, not
+  // a bug: it becomes a FileSystemError (exit 9). Only errnos fromSystemError does not know stay internal errors.
+  const known = error instanceof ToolchainError ? error : fromSystemError(error);
+  if (known) {
+    if (known instanceof BuildStepError) {
+      if (known.tail.length) process.stderr.write(`\nLast lines of the failing step:\n${known.tail.map((l) => `  | ${l}`).join('\n')}\n`);
+      process.stderr.write(`Full log: ${known.logFile}\n`);
     }
-    process.stderr.write(`wsgi-toolchain: error: ${error.message} (fix: ${error.hint})\n`);
-    return error.exitCode;
+    process.stderr.write(`wsgi-toolchain: error: ${known.message} (fix: ${known.hint})\n`);
+    return known.exitCode;
   }
   process.stderr.write(
     `wsgi-toolchain: internal error: ${(error as Error)?.stack ?? String(error)}\n(please report this with the command you ran)\n`,
@@ -174,6 +177,18 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * `wsgi-toolchain list | head -1`: once the reader of stdout is gone, writes fail with EPIPE (Node ignores SIGPIPE, so
+ * without this listener that is an unhandled 'error' event: a stack trace and exit 1). Like npm and git, we say
+ * nothing and do not fail: the rest of stdout is dropped, and the command ends with its own exit code (0 for list).
+ * It is not cut short, so a build whose output reader went away is neither killed half-way nor reported as failed.
+ * Any other error on stdout (a full disk under `> file`) is reported like any error.
+ */
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED') return;
+  process.exitCode = printError(error);
+});
+
 main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code;
+  process.exitCode ??= code;
 });

@@ -13,7 +13,7 @@ import { dirname } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { ChecksumError, DownloadError } from '../errors.js';
+import { ChecksumError, DownloadError, fromSystemError } from '../errors.js';
 import { downloadCachePath } from './cache.js';
 import {
   CacheWriteError,
@@ -89,8 +89,12 @@ function isFileUrl(url: string): boolean {
  * Returns the actual hash on a mismatch (and leaves nothing behind), undefined on success.
  */
 async function copyVerified(src: string, dest: string, sha256: string, signal?: AbortSignal): Promise<string | undefined> {
-  await mkdir(dirname(dest), { recursive: true });
   const partial = `${dest}.partial`;
+  try {
+    await mkdir(dirname(dest), { recursive: true });
+  } catch (error) {
+    throw fromSystemError(error) ?? error;
+  }
   const hash = createHash('sha256');
   try {
     await pipeline(
@@ -105,14 +109,19 @@ async function copyVerified(src: string, dest: string, sha256: string, signal?: 
     );
   } catch (error) {
     await rm(partial, { force: true });
-    throw error;
+    // Only a write has no path on its error (open, mkdir and rename name theirs): that write went to the partial.
+    throw fromSystemError(error, (error as { path?: string }).path ? {} : { path: partial, action: 'write to' }) ?? error;
   }
   const actual = hash.digest('hex');
   if (actual !== sha256.toLowerCase()) {
     await rm(partial, { force: true });
     return actual;
   }
-  await rename(partial, dest);
+  try {
+    await rename(partial, dest);
+  } catch (error) {
+    throw fromSystemError(error) ?? error;
+  }
   return undefined;
 }
 

@@ -11,6 +11,8 @@
  *   mirror must not block the archive). If every URL fails and at least one of them served wrong bytes, the error is
  *   a ChecksumError (exit code 5), else a DownloadError; both list every URL and its outcomes.
  * - a partial left by network failures is kept, so a later run resumes it (it is never used unverified).
+ * - a failure to write the cache (disk full, read-only, permissions) stops at once, as a FileSystemError (exit 9)
+ *   when the OS said why (fromSystemError), else a CacheWriteError: no other source would help.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -21,9 +23,9 @@ import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import got, { type Agents, type Request as GotRequest } from 'got';
 import type { IncomingMessage } from 'node:http';
-import { ChecksumError, DownloadError } from '../errors.js';
+import { ChecksumError, DownloadError, fromSystemError } from '../errors.js';
 import { hashInto } from './hash.js';
-import { agentsFor } from './proxy.js';
+import { agentsFor, proxyRequest } from './proxy.js';
 
 export interface DownloadAttempt {
   url: string;
@@ -100,7 +102,16 @@ type AttemptResult =
   | { kind: 'retry'; outcome: string; retryAfterMs?: number; madeProgress: boolean }
   | { kind: 'mismatch'; actual: string; resumed: boolean };
 
-class FatalWriteError extends Error {}
+/** Writing into the cache failed: `path` and `action` say what for the message ("write to", "save"). */
+class FatalWriteError extends Error {
+  readonly path: string;
+  readonly action: string;
+  constructor(path: string, action: string, cause: Error) {
+    super(`cannot ${action} ${path}: ${cause.message}`, { cause });
+    this.path = path;
+    this.action = action;
+  }
+}
 
 /** The download worked but the file could not be written (disk full, permissions): no other source will help. */
 export class CacheWriteError extends DownloadError {}
@@ -111,6 +122,8 @@ function errorOutcome(error: unknown): string {
     const event = /timeout of \d+ms exceeded for (\w+)|Timeout awaiting '(\w+)'/.exec(e.message);
     return `timeout (${event?.[1] ?? event?.[2] ?? 'request'})`;
   }
+  // A proxy's refusal says more than its code (EPROXY): "proxy p:3128 refused CONNECT host:443 with HTTP 407".
+  if (e?.code === 'EPROXY' && e.message) return e.message;
   if (e?.code && e.code !== 'ERR_GOT_REQUEST_ERROR') return e.code;
   return e?.message ?? String(error);
 }
@@ -160,7 +173,11 @@ export async function downloadVerified(opts: DownloadOptions): Promise<DownloadR
   if (opts.urls.length === 0) {
     throw new DownloadError(`no URL to download ${file} from`, downloadHint);
   }
-  await mkdir(dirname(opts.dest), { recursive: true });
+  try {
+    await mkdir(dirname(opts.dest), { recursive: true });
+  } catch (error) {
+    throw fromSystemError(error) ?? error;
+  }
 
   const attempt = async (url: string): Promise<AttemptResult> => {
     let start = await sizeOf(partial);
@@ -184,6 +201,7 @@ export async function downloadVerified(opts: DownloadOptions): Promise<DownloadR
         ...(start > 0 ? { range: `bytes=${start}-` } : {}),
       },
       agent: agents ?? {},
+      request: proxyRequest(env),
       signal: opts.signal,
       https: opts.ca ? { certificateAuthority: opts.ca } : {},
       hooks: {
@@ -283,7 +301,7 @@ export async function downloadVerified(opts: DownloadOptions): Promise<DownloadR
     try {
       await pipeline(stream, meter, out);
     } catch (error) {
-      if (writeFailed) throw new FatalWriteError(`cannot write ${partial}: ${writeFailed.message}`, { cause: writeFailed });
+      if (writeFailed) throw new FatalWriteError(partial, 'write to', writeFailed);
       if (opts.signal?.aborted) throw abortReason(opts.signal);
       let outcome = idleFired ? 'idle timeout' : errorOutcome(error);
       if (!idleFired && contentLength !== undefined && received < contentLength) {
@@ -302,13 +320,17 @@ export async function downloadVerified(opts: DownloadOptions): Promise<DownloadR
       await rm(partial, { force: true });
       return { kind: 'mismatch', actual, resumed };
     }
-    const handle = await open(partial, 'r+');
     try {
-      await handle.datasync();
-    } finally {
-      await handle.close();
+      const handle = await open(partial, 'r+');
+      try {
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+      await rename(partial, opts.dest);
+    } catch (error) {
+      throw new FatalWriteError(opts.dest, 'save', error as Error);
     }
-    await rename(partial, opts.dest);
     return { kind: 'ok', bytes: start + received };
   };
 
@@ -324,6 +346,8 @@ export async function downloadVerified(opts: DownloadOptions): Promise<DownloadR
         if (opts.signal?.aborted) throw abortReason(opts.signal);
         if (error instanceof FatalWriteError) {
           report(url, 'write failed');
+          const known = fromSystemError(error.cause, { path: error.path, action: error.action });
+          if (known) throw known;
           throw new CacheWriteError(
             `could not save ${file}: ${error.message}`,
             `free disk space or fix permissions under ${dirname(opts.dest)} (or set WSGI_HTTPD_CACHE_DIR to another directory)`,

@@ -16,11 +16,11 @@ import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import got from 'got';
-import { DownloadError, PrerequisiteError, RecipeError, SignatureError } from '../errors.js';
+import { DownloadError, fromSystemError, PrerequisiteError, RecipeError, SignatureError } from '../errors.js';
 import { builtinRecipesDir } from '../recipe/load.js';
 import { run } from '../util/run.js';
 import { expandMirrorPath, mirrorUrl, type AcquireResult, type ArtifactRef } from './acquire.js';
-import { agentsFor } from './proxy.js';
+import { agentsFor, proxyRequest } from './proxy.js';
 import { isRegularFile } from '../util/fs.js';
 
 export interface PinnedKey {
@@ -285,6 +285,7 @@ async function downloadSmall(url: string, dest: string, env: NodeJS.ProcessEnv, 
     timeout: { connect: 30_000, response: 60_000, socket: 60_000 },
     headers: { 'user-agent': 'wsgi-httpd (+https://www.npmjs.com/package/wsgi-httpd)' },
     agent: agentsFor(url, env, { connectTimeout: 30_000 }) ?? {},
+    request: proxyRequest(env),
     signal,
   });
   stream.on('error', () => {});
@@ -300,6 +301,9 @@ async function downloadSmall(url: string, dest: string, env: NodeJS.ProcessEnv, 
     return String(status);
   }
   let size = 0;
+  const out = createWriteStream(partial);
+  let writeFailed: Error | undefined;
+  out.on('error', (error) => (writeFailed = error));
   try {
     await pipeline(
       stream,
@@ -309,10 +313,13 @@ async function downloadSmall(url: string, dest: string, env: NodeJS.ProcessEnv, 
           cb(size > maxSignatureBytes ? new Error(`larger than ${maxSignatureBytes} bytes: not a signature`) : null, chunk);
         },
       }),
-      createWriteStream(partial),
+      out,
     );
   } catch (error) {
     await rm(partial, { force: true });
+    // A full or read-only cache is not this URL's fault: another URL would fail the same way.
+    const known = writeFailed && fromSystemError(writeFailed, { path: partial, action: 'write to' });
+    if (known) throw known;
     return (error as { code?: string }).code ?? (error as Error).message;
   }
   await rename(partial, dest);

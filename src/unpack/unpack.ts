@@ -1,31 +1,65 @@
 /**
  * Safe extraction of a release tarball into a fresh directory.
  *
- * - The compression is found from the magic bytes (Debian renames files): gzip and plain tar go straight into
- *   node-tar; bzip2, xz and zstd are decompressed by the system tools (`bzip2 -dc`, `xz -dc`, `zstd -dc`) piped into
- *   node-tar, and their exit codes are checked, so a truncated file is an error.
+ * - The compression is found from the magic bytes (Debian renames files): gzip is decompressed by Node's zlib, bzip2,
+ *   xz and zstd by the system tools (`bzip2 -dc`, `xz -dc`, `zstd -dc`, exit codes checked, so a truncated file is an
+ *   error); plain tar is read as it is. Whichever it is, the decompressed stream goes through ONE meter before node-tar
+ *   parses it, and the unpack is stopped (decompressor killed, streams destroyed, everything extracted removed) as soon
+ *   as it passes `unpackLimits` (size or ratio, see there). A tar stream that is itself gzip or zstd (which node-tar
+ *   would decompress again behind the meter's back) is refused.
  * - Everything is extracted into a temporary sibling of destDir, which is renamed into place only after the whole
  *   archive succeeded; on any error the temporary directory is removed and destDir does not exist.
  * - Refused, with an UnpackError naming the entry (node-tar would silently rewrite most of these; we stop instead):
  *   `..` components, absolute paths, symlinks to absolute paths or climbing out of the tree, symlinks resolved through
  *   other symlinks, hard links outside the tree, devices / fifos / sparse and other special entries, and archives
- *   whose entry count or total size exceed the limits (decompression bombs).
+ *   whose entry count or declared file sizes exceed the limits (checked per header, before the entry is written).
+ * - A disk or permission failure (ENOSPC, EDQUOT, EROFS, EACCES, ENOTDIR, ...) is a FileSystemError (exit 9) saying
+ *   where the unpack was going, not an "unsafe archive".
  * - The single top-level directory (`httpd-2.4.68/`, `mod_wsgi-5.0.2/`) is stripped; an archive without exactly one
  *   top-level directory is unpacked as it is. Owners are not restored; setuid/setgid/sticky bits are dropped.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createReadStream, type ReadStream } from 'node:fs';
-import { chmod, mkdir, mkdtemp, open, readdir, rename, rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { chmod, mkdir, mkdtemp, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, posix, resolve } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createGunzip } from 'node:zlib';
 import { Unpack, type ReadEntry } from 'tar';
-import { PrerequisiteError, UnpackError } from '../errors.js';
+import { DecompressionLimitError, fromSystemError, PrerequisiteError, UnpackError } from '../errors.js';
 import { activeChildren, killGroup } from '../util/run.js';
 import { pathExists } from '../util/fs.js';
 
+const MiB = 1024 ** 2;
+const GiB = 1024 ** 3;
+
+/**
+ * The decompression limits, one rule whichever decompressor runs (zlib for gzip; bzip2, xz, zstd; none for plain tar),
+ * applied to the decompressed tar stream as it flows, before node-tar parses it:
+ * - `maxDecompressedBytes`: the stream may not pass 1 GiB;
+ * - `maxRatio`: decompressed bytes / archive file size may not pass 100, judged only once the stream is past
+ *   `ratioAfterBytes` (64 MiB), so that small archives of very repetitive text are never judged on ratio.
+ * Measured on the real release files (compressed -> decompressed tar stream, ratio):
+ *   httpd 2.4.68 .tar.gz      10.07 MB -> 45.64 MB  4.5   (recompressed: .tar.bz2 7.74 MB 5.9, .tar.xz 6.76 MB 6.8)
+ *   PCRE2 10.42/10.46/10.48 .tar.gz  2.40-2.89 MB -> 11.38-14.20 MB  4.7-4.9  (10.48 as .tar.xz: 1.67 MB 8.5)
+ *   APR 1.7.2/1.7.5/1.7.6 .tar.bz2   0.89-0.90 MB -> 6.23-6.35 MB  7.0-7.1
+ *   APR-util 1.6.3/1.6.4 .tar.bz2    0.43-0.44 MB -> 3.51-3.62 MB  8.1-8.2
+ *   mod_wsgi 5.0.2 .tar.gz 0.71 MB -> 2.32 MB 3.3; 6.0.5 (git archive) 1.33 MB -> 4.63 MB 3.5
+ * So the largest real stream (45.6 MB) is 1/23 of the size cap and below the 64 MiB where ratio starts to count, and
+ * the highest real ratio (8.5) is 1/12 of the ratio cap. A bomb (zeros compress 1000:1 with gzip, far more with xz and
+ * bzip2) is stopped at 64 MiB, and nothing but a 10 MiB+ archive of real data can get near the 1 GiB cap.
+ */
+export const unpackLimits = { maxDecompressedBytes: 1 * GiB, maxRatio: 100, ratioAfterBytes: 64 * MiB } as const;
+
 export interface UnpackOptions {
-  /** Total uncompressed bytes of file entries (default 2 GiB). */
+  /** Total bytes of file entries as their tar headers declare them (default: unpackLimits.maxDecompressedBytes). */
   maxBytes?: number;
+  /** Cap on the decompressed tar stream (default unpackLimits.maxDecompressedBytes, 1 GiB). */
+  maxDecompressedBytes?: number;
+  /** Cap on decompressed bytes / archive size (default unpackLimits.maxRatio, 100); Infinity disables it. */
+  maxRatio?: number;
+  /** The ratio is judged only past this many decompressed bytes (default unpackLimits.ratioAfterBytes, 64 MiB). */
+  ratioAfterBytes?: number;
   /** Number of entries (default 200 000). */
   maxEntries?: number;
   signal?: AbortSignal;
@@ -88,7 +122,10 @@ function hasDotDot(path: string): boolean {
 }
 
 function formatBytes(n: number): string {
-  return n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(1)} GiB` : `${(n / (1 << 20)).toFixed(1)} MiB`;
+  if (n >= GiB) return `${(n / GiB).toFixed(1)} GiB`;
+  if (n >= MiB) return `${(n / MiB).toFixed(1)} MiB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${n} bytes`;
 }
 
 interface LinkRecord {
@@ -145,12 +182,31 @@ interface ExtractStats {
   hardlinks: LinkRecord[];
 }
 
-async function extractInto(
-  archive: string,
-  cwd: string,
-  limits: { maxBytes: number; maxEntries: number },
-  signal?: AbortSignal,
-): Promise<ExtractStats> {
+interface Limits {
+  maxBytes: number;
+  maxEntries: number;
+  maxDecompressedBytes: number;
+  maxRatio: number;
+  ratioAfterBytes: number;
+}
+
+const bombHint =
+  'the release tarballs of httpd, APR, APR-util, PCRE2, expat and mod_wsgi unpack to under 50 MB at under 10 times their size; ' +
+  'this file is not one of them. Nothing was kept: check where it came from (limits: README, "Unpacking limits")';
+
+/** The one decompression limit: which rule a stream of `total` bytes from an `archiveBytes` file breaks, if any. */
+function overLimit(total: number, archiveBytes: number, limits: Limits): 'size' | 'ratio' | undefined {
+  if (total > limits.maxDecompressedBytes) return 'size';
+  if (total > limits.ratioAfterBytes && total > limits.maxRatio * Math.max(archiveBytes, 1)) return 'ratio';
+  return undefined;
+}
+
+const nestedMagic: { name: string; bytes: number[] }[] = [
+  { name: 'gzip', bytes: [0x1f, 0x8b] },
+  { name: 'zstd', bytes: [0x28, 0xb5, 0x2f, 0xfd] },
+];
+
+async function extractInto(archive: string, cwd: string, dest: string, limits: Limits, signal?: AbortSignal): Promise<ExtractStats> {
   const compression = await detectCompression(archive);
   if (compression === 'zip' || compression === 'unknown') {
     throw new UnpackError(
@@ -158,10 +214,58 @@ async function extractInto(
       'use the release tarball (.tar.gz, .tar.bz2 or .tar.xz) named in the recipe',
     );
   }
+  const archiveBytes = (await stat(archive)).size;
   const stats: ExtractStats = { entries: 0, bytes: 0, symlinks: [], hardlinks: [] };
   let failure: Error | undefined;
-  let source: ReadStream | undefined;
+  const streams: Readable[] = [];
   let child: ChildProcess | undefined;
+  const writeFailure = (error: unknown) => fromSystemError(error, { path: dest, action: `unpack ${basename(archive)} into` });
+
+  // The meter: every decompressed byte passes here before node-tar sees it.
+  let decompressed = 0;
+  let passed = 0;
+  let tarEnded = false;
+  let head = Buffer.alloc(0);
+  const meter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      if (failure) return callback();
+      if (head.length < 4) {
+        head = Buffer.concat([head, chunk.subarray(0, 4 - head.length)]);
+        const nested = nestedMagic.find((m) => head.length >= m.bytes.length && m.bytes.every((b, i) => head[i] === b));
+        if (nested) {
+          stop(
+            new UnpackError(
+              `refusing to unpack ${basename(archive)}: its ${compression === 'tar' ? 'content' : `${compression} content`} is ${nested.name}-compressed again, which would bypass the decompression limits`,
+              'use the release tarball as published (compressed once)',
+            ),
+          );
+          return callback();
+        }
+      }
+      decompressed += chunk.length;
+      const broken = overLimit(decompressed, archiveBytes, limits);
+      if (broken) {
+        const rule =
+          broken === 'size'
+            ? `it decompresses to more than ${formatBytes(limits.maxDecompressedBytes)}`
+            : `it expands more than ${limits.maxRatio} times its size of ${formatBytes(archiveBytes)} (judged past ${formatBytes(limits.ratioAfterBytes)})`;
+        stop(
+          new DecompressionLimitError(
+            `refusing to unpack ${basename(archive)}: ${rule}; stopped after ${formatBytes(decompressed)} of decompressed data (a decompression bomb?)`,
+            bombHint,
+            { limit: broken, decompressedBytes: decompressed, passedBytes: passed, archiveBytes },
+          ),
+        );
+        return callback();
+      }
+      // Past the end-of-archive blocks node-tar keeps appending what it is given to one buffer (quadratic: 64 MiB of
+      // trailing zeros took 50 s). Only padding belongs there: count it against the limits, but drop it here.
+      if (tarEnded) return callback();
+      passed += chunk.length;
+      callback(null, chunk);
+    },
+  });
+  streams.push(meter);
 
   const unpacker: Unpack = new Unpack({
     cwd,
@@ -204,13 +308,10 @@ async function extractInto(
       const entryPath = (data as { entry?: { path?: string } })?.entry?.path;
       const text = String(message);
       const fsCode = (data as { code?: string })?.code;
-      if (fsCode === 'ENOSPC' || fsCode === 'EDQUOT' || fsCode === 'EACCES' || fsCode === 'EROFS') {
-        stop(
-          new UnpackError(
-            `cannot write ${entryPath ?? 'an entry'} of ${basename(archive)}: ${text}`,
-            `free disk space or fix permissions under ${dirname(cwd)}`,
-          ),
-        );
+      // A full disk or a refused write is not the archive's fault: say where, and what to do (exit 9).
+      const fsFailure = fsCode ? writeFailure(data) : undefined;
+      if (fsFailure) {
+        stop(fsFailure);
         return;
       }
       stop(
@@ -225,8 +326,8 @@ async function extractInto(
   function stop(error: Error): void {
     if (failure) return;
     failure = error;
-    source?.destroy();
     if (child) killGroup(child.pid);
+    for (const stream of streams) stream.destroy();
     try {
       unpacker.abort(error);
     } catch {
@@ -249,6 +350,8 @@ async function extractInto(
       };
       unpacker.on('error', (error: Error) => {
         if (failure) return;
+        const fsFailure = writeFailure(error);
+        if (fsFailure) return stop(fsFailure);
         const tarError = new UnpackError(`cannot unpack ${basename(archive)}: ${error.message}`);
         if (child && !childClosed) {
           // A damaged compressed file usually shows up here first (tar saw a short stream); the decompressor's own
@@ -257,16 +360,35 @@ async function extractInto(
           setTimeout(() => stop(tarError), 2000).unref();
         } else stop(tarError);
       });
+      unpacker.on('eof', () => {
+        tarEnded = true;
+      });
       unpacker.on('close', () => {
         unpacked = true;
         maybeDone();
       });
 
+      meter.pipe(unpacker as unknown as NodeJS.WritableStream);
       const tool = decompressors[compression];
       if (!tool) {
-        source = createReadStream(archive);
-        source.on('error', (error) => stop(new UnpackError(`cannot read ${archive}: ${error.message}`)));
-        source.pipe(unpacker as unknown as NodeJS.WritableStream);
+        const source = createReadStream(archive);
+        streams.push(source);
+        source.on('error', (error) =>
+          stop(fromSystemError(error, { path: archive, action: 'read' }) ?? new UnpackError(`cannot read ${archive}: ${error.message}`)),
+        );
+        if (compression === 'gzip') {
+          const gunzip = createGunzip();
+          streams.push(gunzip);
+          gunzip.on('error', (error) =>
+            stop(
+              new UnpackError(
+                `${basename(archive)} is damaged: gzip: ${error.message}`,
+                'the file is truncated or corrupt; nothing was extracted. Delete it from the cache (or the --sources directory) and fetch it again',
+              ),
+            ),
+          );
+          source.pipe(gunzip).pipe(meter);
+        } else source.pipe(meter);
         return;
       }
       const proc = spawn(tool.command, ['-dc', '--', archive], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
@@ -277,7 +399,8 @@ async function extractInto(
         if (stderr.length < 4096) stderr += chunk.toString('utf8');
       });
       proc.stdout!.on('error', () => {});
-      proc.stdout!.pipe(unpacker as unknown as NodeJS.WritableStream);
+      streams.push(proc.stdout!);
+      proc.stdout!.pipe(meter);
       proc.on('error', (error: NodeJS.ErrnoException) => {
         stop(
           error.code === 'ENOENT'
@@ -317,14 +440,27 @@ async function extractInto(
 
 export async function unpackArchive(archive: string, destDir: string, opts: UnpackOptions = {}): Promise<UnpackResult> {
   const dest = resolve(destDir);
-  const limits = { maxBytes: opts.maxBytes ?? 2 * 1024 ** 3, maxEntries: opts.maxEntries ?? 200_000 };
+  const maxDecompressedBytes = opts.maxDecompressedBytes ?? unpackLimits.maxDecompressedBytes;
+  const limits: Limits = {
+    maxBytes: opts.maxBytes ?? maxDecompressedBytes,
+    maxEntries: opts.maxEntries ?? 200_000,
+    maxDecompressedBytes,
+    maxRatio: opts.maxRatio ?? unpackLimits.maxRatio,
+    ratioAfterBytes: opts.ratioAfterBytes ?? unpackLimits.ratioAfterBytes,
+  };
   if (await pathExists(dest)) {
     throw new UnpackError(`cannot unpack into ${dest}: it already exists`, 'remove it (or choose another build directory) and retry');
   }
-  await mkdir(dirname(dest), { recursive: true });
-  const tmp = await mkdtemp(join(dirname(dest), `.${basename(dest)}.unpack-`));
+  const asFileSystemError = (error: unknown) => fromSystemError(error, { path: dest, action: `unpack ${basename(archive)} into` }) ?? error;
+  let tmp: string;
   try {
-    const stats = await extractInto(archive, tmp, limits, opts.signal);
+    await mkdir(dirname(dest), { recursive: true });
+    tmp = await mkdtemp(join(dirname(dest), `.${basename(dest)}.unpack-`));
+  } catch (error) {
+    throw asFileSystemError(error);
+  }
+  try {
+    const stats = await extractInto(archive, tmp, dest, limits, opts.signal);
     const top = await readdir(tmp, { withFileTypes: true });
     const single = top.length === 1 && top[0]!.isDirectory() ? top[0]!.name : undefined;
     checkSymlinks(
@@ -333,11 +469,15 @@ export async function unpackArchive(archive: string, destDir: string, opts: Unpa
       single,
       archive,
     );
-    if (single) {
-      await rename(join(tmp, single), dest);
-    } else {
-      await rename(tmp, dest);
-      await chmod(dest, 0o755);
+    try {
+      if (single) {
+        await rename(join(tmp, single), dest);
+      } else {
+        await rename(tmp, dest);
+        await chmod(dest, 0o755);
+      }
+    } catch (error) {
+      throw asFileSystemError(error);
     }
     return { root: dest, strippedDir: single, entries: stats.entries, bytes: stats.bytes };
   } finally {

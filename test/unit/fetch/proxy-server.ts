@@ -8,12 +8,25 @@ export interface LoopbackProxy {
   close(): Promise<void>;
 }
 
-/** A tiny forward proxy on 127.0.0.1: absolute-URI http forwarding and CONNECT tunnels. Closes itself after 60 s. */
-export async function startLoopbackProxy(): Promise<LoopbackProxy> {
+/**
+ * A tiny forward proxy on 127.0.0.1: absolute-URI http forwarding and CONNECT tunnels. With `auth` ("user:pass") it
+ * answers 407 to any request or CONNECT without that Basic Proxy-Authorization (still recorded in `seen`, with " 407").
+ * Closes itself after 60 s.
+ */
+export async function startLoopbackProxy(options: { auth?: string } = {}): Promise<LoopbackProxy> {
   const seen: string[] = [];
   const sockets = new Set<Socket>();
+  const expected = options.auth ? `Basic ${Buffer.from(options.auth).toString('base64')}` : undefined;
+  const refused = (header: string | undefined) => expected !== undefined && header !== expected;
   const server: Server = createServer((req, res) => {
+    if (refused(req.headers['proxy-authorization'])) {
+      seen.push(`${req.method} ${req.url} 407`);
+      res.writeHead(407, { 'proxy-authenticate': 'Basic realm="test"', 'content-length': 0 }).end();
+      return;
+    }
     seen.push(`${req.method} ${req.url}`);
+    // A forwarding proxy does not pass its own credentials on to the origin.
+    delete req.headers['proxy-authorization'];
     let target: URL;
     try {
       target = new URL(req.url ?? '');
@@ -32,6 +45,11 @@ export async function startLoopbackProxy(): Promise<LoopbackProxy> {
     req.pipe(upstream);
   });
   server.on('connect', (req, client: Socket, head: Buffer) => {
+    if (refused(req.headers['proxy-authorization'])) {
+      seen.push(`CONNECT ${req.url} 407`);
+      client.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="test"\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
     seen.push(`CONNECT ${req.url}`);
     const [host, port] = (req.url ?? '').split(':');
     const upstream = connect({ host, port: Number(port) }, () => {

@@ -2,7 +2,7 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { DownloadError } from '../../../src/errors.js';
 import { downloadVerified } from '../../../src/fetch/download.js';
@@ -85,6 +85,75 @@ test('a dead proxy is reported as a download failure (not a crash)', async (t) =
   );
   t.regex(error!.message, /ECONNREFUSED/);
   t.regex(error!.hint, /HTTPS_PROXY/);
+});
+
+test('proxy credentials in the proxy URL: sent to the proxy as Basic Proxy-Authorization, not to the origin', async (t) => {
+  const fx = makeFixture(t);
+  const server = await startLoopbackServer({ root: fx.root });
+  const proxy = await startLoopbackProxy({ auth: 'us er:p@ss' });
+  t.teardown(() => Promise.all([server.close(), proxy.close()]));
+  const withAuth = proxy.url.replace('http://', 'http://us%20er:p%40ss@');
+  const dest = join(fx.cacheDir, fx.file);
+  await downloadVerified({ ...fast, env: { HTTP_PROXY: withAuth }, urls: [`${server.url}${path}`], sha256: fx.sha256, dest });
+  t.deepEqual(proxy.seen, [`GET ${server.url}${path}`]);
+  t.is(server.requestHeaders[0]!['proxy-authorization'], undefined);
+  t.true(readFileSync(dest).equals(fx.body));
+});
+
+test('CONNECT without the proxy credentials: a DownloadError naming the proxy, the target and the 407; with them the tunnel is opened', async (t) => {
+  const fx = makeFixture(t);
+  const proxy = await startLoopbackProxy({ auth: 'user:secret' });
+  t.teardown(() => proxy.close());
+  const dest = join(fx.cacheDir, fx.file);
+  const error = await t.throwsAsync(
+    downloadVerified({ ...fast, retries: 0, env: { HTTPS_PROXY: proxy.url }, urls: ['https://127.0.0.1:9/x.tar.gz'], sha256: fx.sha256, dest }),
+    { instanceOf: DownloadError },
+  );
+  t.regex(error!.message, /proxy 127\.0\.0\.1:\d+ refused CONNECT 127\.0\.0\.1:9 with HTTP 407/);
+  t.deepEqual(proxy.seen, ['CONNECT 127.0.0.1:9 407']);
+  t.deepEqual(filesUnder(fx.cacheDir), []);
+
+  // With the credentials the proxy accepts the CONNECT (port 9 has nothing behind it, so the download still fails).
+  const withAuth = proxy.url.replace('http://', 'http://user:secret@');
+  await t.throwsAsync(
+    downloadVerified({ ...fast, retries: 0, env: { HTTPS_PROXY: withAuth }, urls: ['https://127.0.0.1:9/x.tar.gz'], sha256: fx.sha256, dest }),
+    { instanceOf: DownloadError },
+  );
+  t.deepEqual(proxy.seen, ['CONNECT 127.0.0.1:9 407', 'CONNECT 127.0.0.1:9']);
+});
+
+test('a proxy that accepts the connection but never answers CONNECT is given up after the connect timeout', async (t) => {
+  const fx = makeFixture(t);
+  const held = new Set<Socket>();
+  let connections = 0;
+  const silent = createTcpServer((socket) => {
+    connections++;
+    held.add(socket);
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.teardown(async () => {
+    for (const socket of held) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+  });
+  const proxyUrl = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+  const dest = join(fx.cacheDir, fx.file);
+  const error = await t.throwsAsync(
+    downloadVerified({
+      ...fast,
+      retries: 1,
+      timeouts: { connect: 200, response: 60_000, idle: 60_000 },
+      env: { HTTPS_PROXY: proxyUrl },
+      urls: ['https://127.0.0.1:9/x.tar.gz'],
+      sha256: fx.sha256,
+      dest,
+    }),
+    { instanceOf: DownloadError },
+  );
+  t.regex(error!.message, /x\.tar\.gz: ETIMEDOUT, ETIMEDOUT/);
+  // Both attempts reached the proxy (the server may see the second accept a moment after the client gave up).
+  for (let i = 0; i < 100 && connections < 2; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  t.is(connections, 2);
 });
 
 function selfSignedCert(dir: string): { key: Buffer; cert: Buffer } | undefined {

@@ -1,6 +1,6 @@
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
-import {
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs, {
   chmodSync,
   mkdirSync,
   mkdtempSync,
@@ -17,8 +17,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import * as tar from 'tar';
-import { UnpackError } from '../../../src/errors.js';
-import { unpackArchive, detectCompression } from '../../../src/unpack/unpack.js';
+import { DecompressionLimitError, ExitCode, UnpackError } from '../../../src/errors.js';
+import { unpackArchive, detectCompression, unpackLimits } from '../../../src/unpack/unpack.js';
+import { privateMountsUnavailable, runWithTmpfs } from '../../helpers/private-mount.js';
 
 function workdir(t: { teardown(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'wsgi-unpack-test-'));
@@ -357,3 +358,229 @@ test('an archive without a single top directory is unpacked as it is; setuid bit
   t.is(statSync(join(dest, 'b', 'c')).mode & 0o7000, 0);
   assertOnly(t, dir, ['flat.tar', 'out']);
 });
+
+// ---- Decompression bombs: one limit for every decompressor (src/unpack/unpack.ts unpackLimits) ----
+
+const MiB = 1024 ** 2;
+
+/**
+ * A tarball whose single entry "bomb/zeros" holds `zeros` bytes of zeros (a multiple of 8 MiB), compressed by the system
+ * tool as concatenated streams, which gzip, xz and bzip2 all decompress as one: the header, `zeros / 8 MiB` copies of
+ * `head -c 8M /dev/zero | xz -0` (made once), then the end-of-archive blocks. With `tar: false`, the zeros alone.
+ * Compressing the zeros once keeps making a 128 MiB bomb cheap; unpacking it is the same stream either way.
+ */
+function makeBomb(dir: string, name: string, compressor: string[], zeros: number, options: { tar?: boolean } = {}): string {
+  const compress = (input: Buffer | number): Buffer => {
+    const source = typeof input === 'number' ? `head -c ${input} /dev/zero` : 'cat';
+    const result = spawnSync('sh', ['-c', `${source} | ${compressor.join(' ')}`], {
+      input: typeof input === 'number' ? undefined : input,
+      maxBuffer: 64 * MiB,
+    });
+    if (result.status !== 0) throw new Error(`${compressor[0]} failed: ${result.stderr}`);
+    return result.stdout;
+  };
+  const block = 8 * MiB;
+  if (zeros % block !== 0) throw new Error('zeros must be a multiple of 8 MiB');
+  const zerosMember = compress(block);
+  const parts = options.tar === false ? [] : [compress(header('bomb/zeros', { size: zeros }))];
+  for (let i = 0; i < zeros / block; i++) parts.push(zerosMember);
+  parts.push(compress(1024));
+  const archive = join(dir, name);
+  writeFileSync(archive, Buffer.concat(parts));
+  return archive;
+}
+
+/** Bytes handed to fs.write (node-tar writes file data with it) while fn runs: what actually reached the disk. */
+async function bytesWrittenDuring<T>(fn: () => Promise<T>): Promise<{ written: number; result: PromiseSettledResult<T> }> {
+  const original = fs.write;
+  let written = 0;
+  (fs as { write: unknown }).write = (fd: number, buffer: NodeJS.ArrayBufferView | string, ...rest: unknown[]) => {
+    written += typeof buffer === 'string' ? Buffer.byteLength(buffer) : buffer.byteLength;
+    return (original as (...args: unknown[]) => void)(fd, buffer, ...rest);
+  };
+  try {
+    const [result] = await Promise.allSettled([fn()]);
+    return { written, result: result! };
+  } finally {
+    fs.write = original;
+  }
+}
+
+/** No process is left running the decompressor on this archive (it is killed, not left to finish 128 MiB). */
+async function assertNoDecompressorLeft(t: import('ava').ExecutionContext, archive: string) {
+  let running: string[] = [];
+  for (let i = 0; i < 100; i++) {
+    running = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((line) => line.includes(archive));
+    if (running.length === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  t.deepEqual(running, []);
+}
+
+const bombs: { kind: 'gzip' | 'xz' | 'bzip2'; file: string; compressor: string[] }[] = [
+  { kind: 'gzip', file: 'bomb.tar.gz', compressor: ['gzip', '-9'] },
+  { kind: 'xz', file: 'bomb.tar.xz', compressor: ['xz', '-0', '-T1'] },
+  { kind: 'bzip2', file: 'bomb.tar.bz2', compressor: ['bzip2', '-9'] },
+];
+
+for (const b of bombs) {
+  test.serial(
+    `a ${b.kind} bomb (128 MiB of zeros) is stopped at the ratio limit with default limits; nothing kept, under 64 MiB written`,
+    async (t) => {
+      const dir = workdir(t);
+      const archive = makeBomb(dir, b.file, b.compressor, 128 * MiB);
+      const size = statSync(archive).size;
+      t.true(size * unpackLimits.maxRatio < 128 * MiB, `the ${b.kind} bomb is ${size} bytes: it must expand over 100 times`);
+      t.is(await detectCompression(archive), b.kind);
+      const { written, result } = await bytesWrittenDuring(() => unpackArchive(archive, join(dir, 'out')));
+      t.is(result.status, 'rejected');
+      const error = (result as PromiseRejectedResult).reason as DecompressionLimitError;
+      t.true(error instanceof DecompressionLimitError, String(error));
+      t.is(error.exitCode, ExitCode.checksum);
+      t.is(error.limit, 'ratio');
+      t.regex(error.message, new RegExp(`^refusing to unpack ${b.file.replace('.', '\\.')}: it expands more than 100 times its size`));
+      t.regex(error.message, /\(judged past 64\.0 MiB\); stopped after 6\d\.\d MiB of decompressed data \(a decompression bomb\?\)$/);
+      t.regex(error.hint, /Unpacking limits/);
+      // The stop comes within one chunk of the 64 MiB mark; what reached node-tar (and so the disk) is at most 64 MiB.
+      t.true(error.decompressedBytes > unpackLimits.ratioAfterBytes);
+      t.true(error.decompressedBytes <= unpackLimits.ratioAfterBytes + MiB, `${error.decompressedBytes}`);
+      t.true(error.passedBytes <= unpackLimits.ratioAfterBytes);
+      t.true(written <= unpackLimits.ratioAfterBytes, `${written} bytes were written`);
+      t.is(error.archiveBytes, size);
+      assertOnly(t, dir, [b.file]);
+      await assertNoDecompressorLeft(t, archive);
+    },
+  );
+}
+
+test.serial('the size cap holds whatever the ratio: an xz stream over maxDecompressedBytes is stopped there', async (t) => {
+  const dir = workdir(t);
+  const archive = makeBomb(dir, 'big.tar.xz', ['xz', '-0', '-T1'], 48 * MiB);
+  const { written, result } = await bytesWrittenDuring(() =>
+    unpackArchive(archive, join(dir, 'out'), { maxDecompressedBytes: 16 * MiB, maxBytes: 64 * MiB, maxRatio: Number.POSITIVE_INFINITY }),
+  );
+  const error = (result as PromiseRejectedResult).reason as DecompressionLimitError;
+  t.true(error instanceof DecompressionLimitError, String(error));
+  t.is(error.limit, 'size');
+  t.regex(error.message, /big\.tar\.xz: it decompresses to more than 16\.0 MiB; stopped after 16\.\d MiB/);
+  t.true(error.passedBytes <= 16 * MiB);
+  t.true(written <= 16 * MiB, `${written} bytes were written`);
+  assertOnly(t, dir, ['big.tar.xz']);
+  await assertNoDecompressorLeft(t, archive);
+});
+
+test.serial('zeros that are not even a tar (nothing written, node-tar would read them all) are stopped too', async (t) => {
+  const dir = workdir(t);
+  const archive = makeBomb(dir, 'zeros.tar.xz', ['xz', '-0', '-T1'], 128 * MiB, { tar: false });
+  const error = await t.throwsAsync(unpackArchive(archive, join(dir, 'out')), { instanceOf: DecompressionLimitError });
+  t.is(error!.limit, 'ratio');
+  t.true(error!.decompressedBytes <= unpackLimits.ratioAfterBytes + MiB);
+  assertOnly(t, dir, ['zeros.tar.xz']);
+});
+
+test.serial('a small archive that expands a lot but stays under 64 MiB unpacks: the ratio is only judged past that', async (t) => {
+  const dir = workdir(t);
+  const archive = makeBomb(dir, 'sparse-ish.tar.xz', ['xz', '-0', '-T1'], 32 * MiB);
+  t.true(statSync(archive).size * 1000 < 32 * MiB);
+  const { written, result: settled } = await bytesWrittenDuring(() => unpackArchive(archive, join(dir, 'out')));
+  t.is(settled.status, 'fulfilled');
+  const result = (settled as PromiseFulfilledResult<Awaited<ReturnType<typeof unpackArchive>>>).value;
+  // The instrument the bomb tests rely on does see node-tar's writes.
+  t.true(written >= 32 * MiB, `${written}`);
+  t.is(result.strippedDir, 'bomb');
+  t.is(statSync(join(dir, 'out', 'zeros')).size, 32 * MiB);
+});
+
+test('a tarball compressed twice (gzip inside gzip, which node-tar would unpack behind the meter) is refused', async (t) => {
+  const dir = workdir(t);
+  const archive = join(dir, 'twice.tar.gz');
+  writeFileSync(
+    archive,
+    gzipSync(
+      gzipSync(
+        rawTar([
+          { name: 'pkg/', type: '5' },
+          { name: 'pkg/a', body: 'A' },
+        ]),
+      ),
+    ),
+  );
+  const error = await t.throwsAsync(unpackArchive(archive, join(dir, 'out')), { instanceOf: UnpackError });
+  t.regex(error!.message, /twice\.tar\.gz: its gzip content is gzip-compressed again/);
+  assertOnly(t, dir, ['twice.tar.gz']);
+});
+
+// ---- Disk and permission failures are not "unsafe archives" (exit 9, not 5) ----
+
+const faultRunner = join(import.meta.dirname, 'fs-fault-runner.ts');
+
+interface FaultOutcome {
+  ok: boolean;
+  name?: string;
+  exitCode?: number;
+  code?: string;
+  message?: string;
+  hint?: string;
+  left: string[];
+}
+
+async function unpackOnTmpfs(
+  t: import('ava').ExecutionContext,
+  archive: string,
+  mount: { size: string; readOnly?: boolean; mkdirs?: string[] },
+  dest: (mnt: string) => string,
+): Promise<FaultOutcome | undefined> {
+  const unavailable = privateMountsUnavailable();
+  if (unavailable) {
+    t.log(`${unavailable}: not exercised`);
+    return undefined;
+  }
+  const mnt = join(workdir(t), 'mnt');
+  mkdirSync(mnt);
+  const run = await runWithTmpfs(mnt, { ...mount, mkdirs: (mount.mkdirs ?? []).map((d) => join(mnt, d)) }, [
+    process.execPath,
+    '--import=tsx',
+    faultRunner,
+    archive,
+    dest(mnt),
+  ]);
+  t.is(run.code, 0, run.stderr);
+  return JSON.parse(run.stdout.trim().split('\n').pop()!) as FaultOutcome;
+}
+
+test.serial('disk full during unpack: a FileSystemError (exit 9) naming the destination and ENOSPC, nothing left', async (t) => {
+  const dir = workdir(t);
+  const archive = makeBomb(dir, 'full.tar.gz', ['gzip', '-1'], 8 * MiB);
+  const outcome = await unpackOnTmpfs(t, archive, { size: '1m', mkdirs: ['build'] }, (mnt) => join(mnt, 'build', 'pkg'));
+  if (!outcome) return t.pass();
+  t.false(outcome.ok);
+  t.is(outcome.name, 'FileSystemError');
+  t.is(outcome.exitCode, ExitCode.filesystem);
+  t.is(outcome.code, 'ENOSPC');
+  t.regex(outcome.message!, /^cannot unpack full\.tar\.gz into \S+\/mnt\/build\/pkg: no space left on device \(ENOSPC\)$/);
+  t.regex(outcome.hint!, /free space/);
+  t.deepEqual(outcome.left, []);
+});
+
+for (const existing of [true, false]) {
+  test.serial(
+    `read-only build directory (${existing ? 'existing' : 'to be created'}): a FileSystemError (exit 9) naming the destination and EROFS`,
+    async (t) => {
+      const dir = workdir(t);
+      const plain = await goodTar(dir);
+      const outcome = await unpackOnTmpfs(t, plain, { size: '4m', readOnly: true, mkdirs: existing ? ['build'] : [] }, (mnt) =>
+        join(mnt, 'build', 'pkg'),
+      );
+      if (!outcome) return t.pass();
+      t.false(outcome.ok);
+      t.is(outcome.name, 'FileSystemError');
+      t.is(outcome.exitCode, ExitCode.filesystem);
+      t.is(outcome.code, 'EROFS');
+      t.regex(outcome.message!, /^cannot unpack pkg-1\.0\.tar into \S+\/mnt\/build\/pkg: read-only file system \(EROFS\)$/);
+      t.regex(outcome.hint!, /writable file system/);
+      t.deepEqual(outcome.left, []);
+    },
+  );
+}
