@@ -41,7 +41,7 @@ function oneLine(text: string): string {
 
 function summary(report: BuildReport, pythonVersion: string | undefined): string {
   if (report.upToDate) return `wsgi-httpd: up to date: ${report.link} -> ${report.root} (nothing to build)`;
-  const versions = report.components.map((c) => `${c.name} ${c.version}`).join(', ');
+  const versions = report.layers.map((l) => `${l.component} ${l.version}`).join(', ');
   const verified = report.verify ? `, verified with Python ${report.verify.pythonVersion}` : pythonVersion ? ` for Python ${pythonVersion}` : '';
   return `wsgi-httpd: built ${versions} into ${report.prefix} in ${report.totalSeconds.toFixed(0)} s${verified} (log: ${report.logFile})`;
 }

@@ -8,21 +8,24 @@
  * Every failure a user can fix is a ToolchainError subclass with `message`, `hint` and the CLI's `exitCode`.
  */
 import { resolve as resolvePath } from 'node:path';
-import { executePlan, type BuildReport } from './build/execute.js';
-import { defaultBuildOptions, type BuildOptions } from './build/options.js';
-import { prepareBuild, prerequisiteFailure, upToDateReport } from './build/prepare.js';
+import { runBuild, upToDateReport, type BuildReport } from './pipeline/run.js';
+import { BuildEvents, type BuildEvent } from './pipeline/events.js';
+import { renderBuild } from './ui/build-view.js';
+import { defaultBuildOptions, type BuildOptions } from './pipeline/options.js';
+import { prepareBuild, prerequisiteFailure } from './pipeline/prepare.js';
 import { NotBuiltError } from './errors.js';
 import { candidatePrefixes } from './install/default-prefix.js';
 import { describePrefix, locateIn, type Located, type PrefixInfo } from './install/info.js';
 import { uninstallPrefix, type UninstallOptions, type UninstallResult } from './install/uninstall.js';
-import type { Plan } from './plan/plan.js';
+import type { Plan } from './pipeline/plan.js';
 import { verifyPrefix } from './verify/prefix.js';
 import type { VerifyResult } from './verify/verify.js';
 
 export * from './errors.js';
-export type { BuildOptions } from './build/options.js';
-export type { BuildReport } from './build/execute.js';
-export type { Plan, PlannedComponent, PlannedStep, PrefixLayout } from './plan/plan.js';
+export type { BuildOptions } from './pipeline/options.js';
+export type { BuildReport, LayerReport } from './pipeline/run.js';
+export type { BuildEvent } from './pipeline/events.js';
+export type { Plan, PlannedComponent, PlannedStep, PrefixLayout } from './pipeline/plan.js';
 export type { VerifyResult } from './verify/verify.js';
 export type { Lock, LockedComponent, LockedPython, Features } from './resolve/lock.js';
 export type { Manifest } from './install/prefix.js';
@@ -30,12 +33,16 @@ export type { ComponentName } from './recipe/types.js';
 export type { Check } from './doctor/doctor.js';
 export type { Located, PrefixInfo } from './install/info.js';
 export type { UninstallOptions, UninstallResult } from './install/uninstall.js';
-export { defaultBuildOptions } from './build/options.js';
+export { defaultBuildOptions } from './pipeline/options.js';
 export { candidatePrefixes, packagePrefix } from './install/default-prefix.js';
 export { toolVersion as version } from './version.js';
 
 /** Options for build() and plan(): anything left out takes the CLI's default (and WSGI_HTTPD_* from `env`). */
-export type ApiBuildOptions = Partial<BuildOptions> & { prefix: string };
+export type ApiBuildOptions = Partial<BuildOptions> & {
+  prefix: string;
+  /** Called with every progress event (components, phases, steps); see BuildEvent. */
+  onEvent?: (event: BuildEvent) => void;
+};
 
 function fullOptions(options: ApiBuildOptions): BuildOptions {
   const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as ApiBuildOptions;
@@ -49,12 +56,20 @@ function fullOptions(options: ApiBuildOptions): BuildOptions {
  * Throws PrerequisiteError (no compiler, no Python headers, ...) before touching anything.
  */
 export async function build(options: ApiBuildOptions): Promise<BuildReport> {
-  const opts = fullOptions(options);
+  const { onEvent, ...rest } = options;
+  const opts = fullOptions(rest);
   const prepared = await prepareBuild(opts);
   if (prepared.upToDate) return upToDateReport(prepared.plan);
   const blocked = prerequisiteFailure(prepared.blockers);
   if (blocked) throw blocked;
-  return executePlan(prepared.plan, opts);
+  const events = new BuildEvents();
+  if (onEvent) events.on('event', onEvent);
+  const view = renderBuild(events, opts.ui === 'plain' ? 'plain' : 'silent', { verbose: opts.verbose });
+  try {
+    return await runBuild(prepared, opts, events);
+  } finally {
+    await view.close();
+  }
 }
 
 /** What build() would do, as data (every step, URL, sha256 and command line). Downloads and changes nothing. */

@@ -1,7 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from '../errors.js';
-import type { BuildOptions } from '../build/options.js';
-import { defaultBuildOptions } from '../build/options.js';
+import type { BuildOptions } from '../pipeline/options.js';
+import { defaultBuildOptions } from '../pipeline/options.js';
 import type { ComponentName } from '../recipe/types.js';
 
 export const versionFlags: Record<string, ComponentName> = {
@@ -40,6 +40,8 @@ const buildFlags = {
   'cc-launcher': { type: 'string' },
   'cache-dir': { type: 'string' },
   plain: { type: 'boolean' },
+  verbose: { type: 'boolean', short: 'v' },
+  'with-manual': { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
   output: { type: 'string', short: 'o' },
   dest: { type: 'string' },
@@ -63,6 +65,15 @@ function positiveInt(value: string | undefined, flag: string): number | undefine
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0)
     throw new UsageError(`${flag} ${value} is not a whole number`, `pass ${flag} a number such as ${flag === '--jobs' ? 2 : 30}`);
+  return n;
+}
+
+/** -j N: 1 to 512 (0, negative or absurd counts are usage errors, not a fork bomb). */
+function jobsOption(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 512)
+    throw new UsageError(`--jobs ${value} is not a number from 1 to 512`, 'pass --jobs N with N from 1 to 512 (default: the number of cores)');
   return n;
 }
 
@@ -109,7 +120,9 @@ export function buildOptionsFrom(values: ParsedFlags, env: NodeJS.ProcessEnv, re
     mirrors: values.mirror ?? options.mirrors,
     sourcesDirs: values.sources ?? options.sourcesDirs,
     offline: values.offline ?? options.offline,
-    jobs: positiveInt(values.jobs, '--jobs') || undefined,
+    jobs: jobsOption(values.jobs),
+    withManual: values['with-manual'] ?? false,
+    verbose: values.verbose ?? false,
     ssl: values['with-ssl'] ? 'yes' : values['without-ssl'] ? 'no' : 'auto',
     expat: values['with-expat'] ? 'build' : values['without-expat'] ? 'system' : 'auto',
     verify: !values['no-verify'],

@@ -2,11 +2,12 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { compareVersionsDescending } from '../recipe/version.js';
-import type { BuildReport } from '../build/execute.js';
-import { prepareBuild, prerequisiteFailure, upToDateReport } from '../build/prepare.js';
+import type { BuildReport } from '../pipeline/run.js';
+import { prepareBuild, prerequisiteFailure } from '../pipeline/prepare.js';
+import { upToDateReport } from '../pipeline/run.js';
 import { formatDoctor, runDoctor } from '../doctor/doctor.js';
 import { BuildStepError, ExitCode, fromSystemError, ToolchainError, UsageError } from '../errors.js';
-import { formatPlan } from '../plan/plan.js';
+import { formatPlan } from '../pipeline/plan.js';
 import { detectPython } from '../python/detect.js';
 import { loadRecipes } from '../recipe/load.js';
 import { serializeLock } from '../resolve/lock.js';
@@ -27,34 +28,52 @@ async function build(values: ParsedFlags): Promise<number> {
   const prepared = await prepareBuild(options);
   const { plan } = prepared;
   if (values['dry-run']) {
-    if (values.json) json({ plan, checks: prepared.checks, upToDate: prepared.upToDate });
+    if (values.json) json({ plan, stored: [...prepared.stored], checks: prepared.checks, blockers: prepared.blockers, upToDate: prepared.upToDate });
     else {
-      out(formatPlan(plan));
-      if (prepared.upToDate) out(`\n(up to date: a real build would do nothing)`);
+      out(formatPlan(plan, prepared.stored));
+      if (prepared.upToDate) out('\n(up to date: a real build would do nothing)');
+      if (prepared.untested.length) out(`\n${untestedNote(prepared.untested)}`);
       if (prepared.blockers.length) out(`\nThe build would stop here:\n${formatDoctor(prepared.blockers)}`);
     }
     return ExitCode.ok;
   }
   const blocked = prepared.upToDate ? undefined : prerequisiteFailure(prepared.blockers);
   if (blocked) {
-    process.stderr.write(`${formatDoctor(prepared.checks)}\n`);
+    if (!blocked.exitCode || blocked.exitCode === ExitCode.prerequisite)
+      process.stderr.write(`${formatDoctor(prepared.checks.filter((c) => c.status !== 'ok'))}\n`);
     throw blocked;
   }
   let report: BuildReport;
   if (prepared.upToDate) report = upToDateReport(plan);
   else {
     for (const w of prepared.checks.filter((c) => c.status === 'warn')) process.stderr.write(`note: ${w.title}: ${w.detail}\n`);
-    if (prepared.untested.length && options.ui !== 'silent')
-      process.stderr.write(
-        `note: ${prepared.untested.join(', ')}: pinned by sha256 but not built by this project's CI; --tested chooses versions it builds on every run\n`,
-      );
+    if (prepared.untested.length && options.ui !== 'silent') process.stderr.write(`${untestedNote(prepared.untested)}\n`);
     // Loaded only when there is work: the task list, HTTP client and tar code cost ~200 ms of a no-op's start-up.
-    const { executePlan } = await import('../build/execute.js');
-    report = await executePlan(plan, options);
+    const [{ runBuild }, { BuildEvents }, { renderBuild }] = await Promise.all([
+      import('../pipeline/run.js'),
+      import('../pipeline/events.js'),
+      import('../ui/build-view.js'),
+    ]);
+    const events = new BuildEvents();
+    const view = renderBuild(events, viewMode(options), { verbose: options.verbose });
+    try {
+      report = await runBuild(prepared, options, events);
+    } finally {
+      await view.close();
+    }
   }
   if (values.json) json(report);
   else if (options.ui !== 'silent' || prepared.upToDate) out(formatReport(report));
   return ExitCode.ok;
+}
+
+function untestedNote(untested: string[]): string {
+  return `note: ${untested.join(', ')}: pinned by sha256 but not built by this project's CI; --tested chooses the versions it builds on every run`;
+}
+
+function viewMode(options: ReturnType<typeof buildOptionsFrom>): 'tty' | 'plain' | 'silent' {
+  if (options.ui === 'silent') return 'silent';
+  return options.ui === 'auto' && process.stdout.isTTY && !options.env.CI ? 'tty' : 'plain';
 }
 
 async function lockCommand(values: ParsedFlags): Promise<number> {

@@ -1,9 +1,12 @@
-import type { BuildReport } from '../build/execute.js';
+import type { BuildReport } from '../pipeline/run.js';
 
 export function formatReport(report: BuildReport): string {
   if (report.upToDate) return `up to date: ${report.link} -> ${report.root} (nothing to build)`;
-  const lines = ['', 'Built:'];
-  for (const c of report.components) lines.push(`  ${c.name.padEnd(9)} ${c.version.padEnd(8)} ${c.seconds.toFixed(1).padStart(6)} s   ${c.origin}`);
+  const lines = ['', `Stack ${report.stack.slice(0, 16)}, layers:`];
+  for (const l of report.layers)
+    lines.push(
+      `  ${l.component.padEnd(9)} ${l.version.padEnd(8)} ${l.key.slice(0, 12)}  ${l.origin === 'built' ? `built in ${l.seconds.toFixed(1)} s` : 'from the store'}`,
+    );
   lines.push(`  ${'total'.padEnd(18)} ${report.totalSeconds.toFixed(1).padStart(6)} s`);
   if (report.verify) {
     const v = report.verify;

@@ -1,10 +1,11 @@
 import { chmod, mkdtemp, realpath, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ExitCode, isToolchainError } from '../errors.js';
+import { ExitCode, isToolchainError, type ToolchainError } from '../errors.js';
 import { detectPython, pythonProblems } from '../python/detect.js';
 import type { PythonInfo } from '../python/types.js';
 import { which } from '../python/which.js';
+import { formatBytes } from '../util/format.js';
 import { run } from '../util/run.js';
 
 export interface Fix {
@@ -22,6 +23,8 @@ export interface Check {
   fix?: Fix;
   /** What to do when no package fixes it (disk space, noexec mounts, rebuilding a Python). */
   hint?: string;
+  /** The typed error a build stops with for this check (its own exit code), when not a missing prerequisite. */
+  error?: ToolchainError;
 }
 
 export interface ToolFacts {
@@ -472,11 +475,7 @@ async function venvOfPrefix(prefix: string): Promise<{ dir: string; realPrefix: 
   return { dir: prefix, realPrefix: await realpath(prefix).catch(() => prefix) };
 }
 
-export function formatBytes(bytes: number): string {
-  const gib = bytes / 1024 ** 3;
-  if (gib >= 1) return `${gib.toFixed(1)} GiB`;
-  return `${(bytes / 1024 ** 2).toFixed(0)} MiB`;
-}
+export { formatBytes };
 
 // --- output -----------------------------------------------------------------------------------------------------
 

@@ -126,6 +126,28 @@ async function copyVerified(src: string, dest: string, sha256: string, signal?: 
 }
 
 /**
+ * Whether a release file is available without the network (cache, --sources, file:// mirrors), looking only: nothing
+ * is copied or hashed here (the --sources index was hashed when it was made). For the checks before a build.
+ */
+export async function hasLocalCopy(
+  opts: Pick<AcquireOptions, 'component' | 'version' | 'artifacts' | 'mirrorPath' | 'mirrors' | 'sourceIndex' | 'cacheDir'>,
+): Promise<boolean> {
+  for (const artifact of opts.artifacts) {
+    if (await isRegularFile(downloadCachePath(opts.cacheDir, artifact.sha256, artifact.file))) return true;
+    if (opts.sourceIndex?.has(artifact.sha256.toLowerCase())) return true;
+    for (const mirror of (opts.mirrors ?? []).filter(isFileUrl)) {
+      try {
+        const url = mirrorUrl(mirror, expandMirrorPath(opts.mirrorPath, { ...artifact, version: opts.version, component: opts.component }));
+        if (await isRegularFile(fileURLToPath(url))) return true;
+      } catch {
+        /* not a local file URL */
+      }
+    }
+  }
+  return false;
+}
+
+/**
  * The steps that need no network: cache, --sources, file:// mirrors. Puts what it finds into the cache and returns
  * it, or undefined. The CLI can call it for every component first to list everything an offline build lacks at once
  * (see missingFor / offlineError).

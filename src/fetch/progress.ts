@@ -1,3 +1,4 @@
+import { formatBytes } from '../util/format.js';
 /**
  * Download progress as text. Outside a terminal a live bar is useless (CI logs, pipes), so a download prints a line
  * when it starts, about every 25 % (or every 10 MB when the size is unknown), and when it ends; each line has the bytes,
@@ -22,12 +23,7 @@ export interface ProgressReporter {
   done(bytes?: number): void;
 }
 
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
-  if (bytes < 1024 ** 3) return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-  return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
-}
+export { formatBytes };
 
 /** "3.2 MiB / 9.6 MiB (33 %), 1.4 MiB/s" (the speed only when elapsedMs > 0). */
 export function formatProgress(transferred: number, total: number | undefined, elapsedMs?: number): string {

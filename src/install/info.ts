@@ -1,7 +1,7 @@
 import { access, lstat, readdir, readFile, realpath } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { NotBuiltError } from '../errors.js';
-import { prefixLayout, type PrefixLayout } from '../plan/plan.js';
+import { prefixLayout, type PrefixLayout } from '../pipeline/plan.js';
 import type { ComponentName } from '../recipe/types.js';
 import { serializeLock, type Features, type LockedPython } from '../resolve/lock.js';
 import { inspectPrefix, type Manifest } from './prefix.js';

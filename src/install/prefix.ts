@@ -1,17 +1,23 @@
-import { lstat, mkdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { lstat, readdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { Lock } from '../resolve/lock.js';
-import { prefixLayout, type PrefixLayout } from '../plan/plan.js';
-import { pathExists } from '../util/fs.js';
+import { writeAtomic } from '../store/store.js';
+import { ensureOwnDir, pathExists } from '../util/fs.js';
+import { type PrefixLayout, prefixLayout, stateDirName } from './layout.js';
 
+/** The stack's own record (`<stack>/.wsgi-toolchain-manifest.json`): what it is made of and how it was built. */
 export interface Manifest {
   tool: string;
+  /** The stack key. */
   key: string;
   stackId: string;
   createdAt: string;
   lock: Lock;
-  /** Per component: seconds spent. */
+  /** The stack's layers, in order. */
+  layers: { component: string; version: string; key: string }[];
+  /** Per component: seconds its build took in this build (0: it came from the store). */
   timings: Record<string, number>;
 }
 
@@ -40,7 +46,7 @@ export async function inspectPrefix(prefix: string): Promise<PrefixState> {
   }
   const target = await readlink(link);
   const stackId = basename(target);
-  if (!target.startsWith(join('.wsgi-httpd', 'stacks'))) {
+  if (!target.startsWith(join(stateDirName, 'stacks'))) {
     throw new UsageError(`${link} points at ${target}, not at a wsgi-toolchain stack`, 'choose another --prefix, or remove that link first');
   }
   const layout = prefixLayout(prefix, stackId);
@@ -52,40 +58,32 @@ export async function inspectPrefix(prefix: string): Promise<PrefixState> {
   }
 }
 
-export async function writeFileAtomic(path: string, data: string): Promise<void> {
-  const temporary = `${path}.tmp-${process.pid}`;
-  await writeFile(temporary, data);
-  await rename(temporary, path);
-}
+/** Writes through a temp file created exclusively beside the target (never a predictable name), then renames. */
+export const writeFileAtomic = writeAtomic;
 
 /**
  * Makes the freshly built stack the live one in a single rename of a symlink, then records the lock beside it and
  * removes the stack it replaced. Before the rename the old installation is untouched; after it, the new one is whole.
  */
 export async function activateStack(layout: PrefixLayout, lockText: string, previousStackId?: string): Promise<void> {
-  const temporaryLink = join(layout.stateDir, `httpd.link-${process.pid}`);
-  await rm(temporaryLink, { force: true });
+  await ensureOwnDir(layout.stateDir);
+  const temporaryLink = join(layout.stateDir, `httpd.link-${process.pid}-${randomBytes(4).toString('hex')}`);
   await symlink(relative(dirname(layout.link), layout.root), temporaryLink);
-  await rename(temporaryLink, layout.link);
-  await writeFileAtomic(layout.lockFile, lockText);
+  try {
+    await rename(temporaryLink, layout.link);
+  } catch (error) {
+    await rm(temporaryLink, { force: true });
+    throw error;
+  }
+  await writeAtomic(layout.lockFile, lockText);
   if (previousStackId && previousStackId !== layout.stackId) {
     await rm(prefixLayout(layout.prefix, previousStackId).root, { recursive: true, force: true });
   }
 }
 
-/** Stack directories other than the live one are leftovers of killed builds: safe to delete. */
+/** Stack directories other than the live one are leftovers of killed builds: safe to delete (never through a link). */
 export async function removeStaleStacks(layout: PrefixLayout, keep: string[]): Promise<void> {
-  const { readdir } = await import('node:fs/promises');
-  const stacks = join(layout.stateDir, 'stacks');
-  let names: string[] = [];
-  try {
-    names = await readdir(stacks);
-  } catch {
-    return;
-  }
-  await Promise.all(names.filter((n) => !keep.includes(n)).map((n) => rm(join(stacks, n), { recursive: true, force: true })));
-}
-
-export async function ensureDir(path: string): Promise<void> {
-  await mkdir(path, { recursive: true });
+  const names = await readdir(layout.stacksDir).catch(() => [] as string[]);
+  await ensureOwnDir(layout.stacksDir);
+  await Promise.all(names.filter((n) => !keep.includes(n)).map((n) => rm(join(layout.stacksDir, n), { recursive: true, force: true })));
 }

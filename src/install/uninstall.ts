@@ -1,11 +1,11 @@
-import { readFile, rm, unlink } from 'node:fs/promises';
+import { readdir, readFile, rm, rmdir, unlink } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { NotBuiltError } from '../errors.js';
-import { defaultCacheDir } from '../fetch/cache.js';
 import { lockFileName } from '../resolve/lock.js';
 import { lockFileIsOurs, treeSize } from './info.js';
 import { inspectPrefix, type Manifest } from './prefix.js';
-import { lockPrefix } from './prefix-lock.js';
+import { lockPrefix, realPrefix } from './prefix-lock.js';
+import { Store, storeRoot } from '../store/store.js';
 import { parseLauncher } from '../python-package/launcher.js';
 import { foreignInstallation, packagePython, uninstallFromVirtualenv } from '../python-package/install.js';
 import { dropInRoot, uninstallDropIn } from './dropin.js';
@@ -46,9 +46,15 @@ export async function uninstallPrefix(prefixArg: string, opts: UninstallOptions 
   const dryRun = opts.dryRun ?? false;
   if (!(await pathExists(prefix)))
     throw new NotBuiltError(prefix, `${prefix} does not exist, so there is nothing to uninstall`, 'check the --prefix you passed');
-  const release = dryRun
-    ? async () => {}
-    : await lockPrefix(resolvePath(opts.cacheDir ?? defaultCacheDir(env)), prefix, (opts.waitSeconds ?? 0) * 1000);
+  // A prefix that never had a build gets no .wsgi-httpd (and no lock) from us: refused before anything is written.
+  if (!(await pathExists(join(prefix, 'httpd'))) && !(await pathExists(join(prefix, '.wsgi-httpd'))))
+    throw new NotBuiltError(
+      prefix,
+      `${prefix} holds no wsgi-toolchain build: nothing to uninstall`,
+      'check the --prefix you passed; nothing was changed',
+    );
+  const release = dryRun ? async () => {} : await lockPrefix(prefix, { what: `uninstall of ${prefix}`, waitMs: (opts.waitSeconds ?? 0) * 1000 });
+  let removeStateDir = false;
   try {
     // Read only under the lock: a build finishing right now cannot switch the link between our look and our removal.
     const state = await inspectPrefix(prefix); // refuses (exit 2) an `httpd` entry that is not ours
@@ -115,10 +121,14 @@ export async function uninstallPrefix(prefixArg: string, opts: UninstallOptions 
       if (venvPython) await uninstallDropIn({ venv: prefix, python: venvPython });
       if (venvPython && pkg && removePackage) await uninstallFromVirtualenv(packagePython(venvPython), pkg.distribution);
       if (removed.includes(lockFile)) await rm(lockFile, { force: true });
-      if (hasState) await rm(stateDir, { recursive: true, force: true });
+      // Everything in .wsgi-httpd but the lock we hold; the directory itself once the lock is released.
+      if (hasState) for (const name of await readdir(stateDir)) if (name !== 'lock') await rm(join(stateDir, name), { recursive: true, force: true });
+      removeStateDir = hasState;
+      await new Store(await storeRoot({ cacheDir: opts.cacheDir, env })).forgetUse(await realPrefix(prefix));
     }
     return { prefix, dryRun, removed, kept, freedBytes };
   } finally {
     await release();
+    if (removeStateDir) await rmdir(join(prefix, '.wsgi-httpd')).catch(() => undefined);
   }
 }

@@ -106,5 +106,7 @@ export interface Recipe {
   versions: Record<string, VersionEntry>;
   patches: PatchSpec[];
   build: BuildSpec;
+  /** Documentation the install leaves out of the stack unless --with-manual (paths relative to the stack root). */
+  docs?: string[];
   pythonPackage?: PythonPackageSpec;
 }

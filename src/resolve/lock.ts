@@ -5,7 +5,9 @@ import type { ConditionalArgs, ComponentName, PatchSpec } from '../recipe/types.
 import { type ResolvedPythonPackage, resolvePythonPackage } from '../python-package/spec.js';
 import type { ResolvedArtifact, ResolvedComponent } from './resolve.js';
 
-export const lockFileName = 'wsgi-toolchain.lock.json';
+import { lockFileName } from '../install/layout.js';
+
+export { lockFileName };
 export const lockfileVersion = 1;
 
 /** The features that turn conditional configure arguments on or off. */
@@ -40,6 +42,8 @@ export interface LockedComponent {
   makeTargets: string[];
   installTargets: string[];
   provides: string[];
+  /** Documentation left out of the stack unless --with-manual. */
+  docs?: string[];
   /** The component's Python package (mod_wsgi-express, the Django app), laid out by the tool: see recipes/README.md. */
   pythonPackage?: ResolvedPythonPackage;
 }
@@ -99,6 +103,7 @@ export function lockComponents(resolved: ResolvedComponent[], features: Features
     makeTargets: c.recipe.build.makeTargets,
     installTargets: c.recipe.build.installTargets,
     provides: c.recipe.build.provides,
+    ...(c.recipe.docs ? { docs: c.recipe.docs } : {}),
     ...(c.recipe.pythonPackage ? { pythonPackage: resolvePythonPackage(c.recipe.pythonPackage, c.name, c.version) } : {}),
   }));
 }
@@ -130,6 +135,9 @@ export async function readLock(file: string, patchesDirFor: (component: string) 
     if (typeof c.name !== 'string' || typeof c.version !== 'string') throw bad('a component without name or version');
     if (!Array.isArray(c.artifacts) || c.artifacts.length === 0 || !c.artifacts.every((a) => /^[0-9a-f]{64}$/.test(a.sha256)))
       throw bad(`${c.name} has no artifact with a sha256`);
+    for (const a of c.artifacts)
+      if (typeof a.file !== 'string' || a.file === '' || a.file === '.' || a.file === '..' || /[/\\\0]/.test(a.file))
+        throw bad(`${c.name} names the file ${JSON.stringify(a.file)}, which is not a plain file name`);
     if (!Array.isArray(c.configureArgs) || !c.configureArgs.every((a) => typeof a === 'string')) throw bad(`${c.name} configureArgs`);
     c.patches = (c.patches ?? []).map((p) => ({ ...p, dir: patchesDirFor(c.name) }));
     c.env ??= {};

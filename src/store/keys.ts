@@ -146,6 +146,6 @@ export function hashOf(value: unknown): string {
 export const layerKey = (inputs: LayerInputs): string => hashOf(inputs);
 
 /** A stack is its ordered layer keys, plus what is left out of the layers when installed. */
-export function stackKey(layerKeys: string[], install: { withManual: boolean }): string {
-  return hashOf({ format: keyFormat, layers: layerKeys, withManual: install.withManual });
+export function stackKey(layerKeys: string[], install: { leftOut: string[] }): string {
+  return hashOf({ format: keyFormat, layers: layerKeys, leftOut: install.leftOut });
 }

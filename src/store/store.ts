@@ -14,7 +14,9 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rename, rm, utimes, writeFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { realpath } from 'node:fs/promises';
+import { defaultCacheDir } from '../fetch/cache.js';
 import { ensureOwnDir } from '../util/fs.js';
 import { processAlive } from '../util/process.js';
 import type { ManifestEntry } from './manifest.js';
@@ -200,4 +202,11 @@ export async function writeAtomic(path: string, text: string): Promise<void> {
     await rm(tmp, { force: true });
     throw error;
   }
+}
+
+/** The store root (--cache-dir, WSGI_HTTPD_CACHE_DIR, ~/.cache/wsgi-httpd), symlinks resolved once: the user may keep
+ * ~/.cache on another disk through a link. */
+export async function storeRoot(options: { cacheDir?: string; env: NodeJS.ProcessEnv }): Promise<string> {
+  const root = resolve(options.cacheDir ?? defaultCacheDir(options.env));
+  return realpath(root).catch(() => root);
 }

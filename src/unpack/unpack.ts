@@ -29,6 +29,7 @@ import { Unpack, type ReadEntry } from 'tar';
 import { DecompressionLimitError, fromSystemError, PrerequisiteError, UnpackError } from '../errors.js';
 import { activeChildren, killGroup } from '../util/run.js';
 import { pathExists } from '../util/fs.js';
+import { formatBytes } from '../util/format.js';
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
@@ -119,13 +120,6 @@ function isAbsoluteLike(path: string): boolean {
 
 function hasDotDot(path: string): boolean {
   return path.split(/[\\/]+/).includes('..');
-}
-
-function formatBytes(n: number): string {
-  if (n >= GiB) return `${(n / GiB).toFixed(1)} GiB`;
-  if (n >= MiB) return `${(n / MiB).toFixed(1)} MiB`;
-  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${n} bytes`;
 }
 
 interface LinkRecord {

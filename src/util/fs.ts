@@ -1,4 +1,5 @@
-import { lstat, mkdir, stat } from 'node:fs/promises';
+import { lstat, mkdir, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 
 /** The entry itself exists (a dangling symlink counts). */
@@ -43,4 +44,14 @@ export async function ensureOwnDir(path: string, mode = 0o755): Promise<void> {
       'remove or move it away (the tool never writes or deletes through a link it did not make), then run the command again',
     );
   }
+}
+
+/** Bytes of every file and link under `path` (not following links), like `du --apparent-size`. */
+export async function treeBytes(path: string): Promise<number> {
+  const st = await lstat(path).catch(() => undefined);
+  if (!st) return 0;
+  if (!st.isDirectory()) return st.size;
+  let total = 0;
+  for (const name of await readdir(path)) total += await treeBytes(join(path, name));
+  return total;
 }

@@ -60,7 +60,7 @@ test.serial('build() builds silently, a second build() is up to date, locate() r
   const report = await build({ prefix, ...fixtureOptions() });
   t.false(report.upToDate);
   t.deepEqual(
-    report.components.map((c) => `${c.name} ${c.version}`),
+    report.layers.map((l) => `${l.component} ${l.version}`),
     ['pcre2', 'apr', 'apr-util', 'httpd', 'mod_wsgi'].map((n) => `${n} ${fixtureVersions[n as keyof typeof fixtureVersions]}`),
   );
   t.true(existsSync(report.logFile));

@@ -5,7 +5,6 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readFile, readlink, realpath, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
@@ -165,9 +164,9 @@ async function setUp(t: ExecutionContext, name: string) {
 
 /** The step title the plain output shows when that step starts. */
 const stepLine: Record<SlowStep, RegExp> = {
-  configure: /\] apr: configure\n/,
-  make: /\] apr: compile\n/,
-  install: /\] apr: install\n/,
+  configure: /\] apr [\d.]+: configure\n/,
+  make: /\] apr [\d.]+: compile\n/,
+  install: /\] apr [\d.]+: install\n/,
 };
 
 type Point = 'download' | SlowStep;
@@ -181,10 +180,12 @@ async function interrupt(t: ExecutionContext, point: Point, signal: 'SIGINT' | '
   const stalledBefore = stalled;
   const build = startCli(buildArgs(prefix, set), env);
   if (point === 'download') {
-    await waitFor('the stalled download', () => stalled > stalledBefore && /\] apr-1\.9\.1\.tar\.gz\n/.test(build.stdout()));
+    await waitFor('the stalled download', () => stalled > stalledBefore && /\] apr 1\.9\.1: download apr-1\.9\.1\.tar\.gz/.test(build.stdout()));
     await sleep(300); // the client has the first half
   } else {
-    await waitFor(`"apr: ${point}" in the output`, () => stepLine[point].test(build.stdout()));
+    await waitFor(`"apr: ${point}" in the output`, () => stepLine[point].test(build.stdout())).catch((error: Error) => {
+      throw new Error(`${error.message}; the output so far:\n${build.stdout()}\n${build.stderr()}`);
+    });
     await waitFor(`the ${point} step's sleep`, () => sleeping(dir));
   }
   t.is(build.child.exitCode, null, 'still running when interrupted');
@@ -235,17 +236,19 @@ test.serial('SIGKILL during make: the live stack is untouched, and the next buil
   for (const [path, digest] of Object.entries(before)) t.is(after[path], digest, path);
   const added = Object.keys(after).filter((p) => !(p in before));
   t.true(
-    added.every((p) => p.startsWith('.wsgi-httpd/stacks/') && !p.startsWith(`.wsgi-httpd/stacks/${liveId}`)),
+    added.every((p) => p === '.wsgi-httpd/lock' || (p.startsWith('.wsgi-httpd/stacks/') && !p.startsWith(`.wsgi-httpd/stacks/${liveId}`))),
     added.join(', '),
   );
   t.is(await readlink(join(prefix, 'httpd')), liveBefore);
   t.regex(execFileSync(join(prefix, 'httpd', 'bin', 'httpd'), ['-V']).toString(), /Apache\/2\.4\.99/);
 
-  // The leftovers: the build and stage directories, and both locks, owned by a dead pid.
+  // The leftovers: the build and stage directories, the stage lock in the store and the prefix's lock, owned by a
+  // dead pid (the lock file is the one thing of the killed build in the prefix outside a stack of its own).
   t.true((await buildRootLeftovers(cache)).length >= 2);
   const locks = await lockDirs(cache);
-  t.is(locks.length, 2);
-  for (const lock of locks) t.is(JSON.parse(await readFile(join(cache, 'locks', lock, 'owner.json'), 'utf8')).pid, build.pid);
+  t.is(locks.length, 1);
+  for (const lock of [join(cache, 'locks', locks[0]!), join(prefix, '.wsgi-httpd', 'lock')])
+    t.is(JSON.parse(await readFile(lock, 'utf8')).pid, build.pid, lock);
 
   // The killed build's make (its own process group) carries on by itself for a moment; let it end.
   await waitFor('the orphaned make to finish', async () => (await processesUnder(dir)).length === 0, slowSeconds * 1000 + 20_000).catch(async () => {
@@ -259,6 +262,8 @@ test.serial('SIGKILL during make: the live stack is untouched, and the next buil
   t.deepEqual(await readdir(join(prefix, '.wsgi-httpd', 'stacks')), [live.split('/').at(-1)], 'only the live stack');
   t.deepEqual(await buildRootLeftovers(cache), [], 'the killed build directory and stage are gone');
   t.deepEqual(await lockDirs(cache), [], 'the stale locks were taken over and released');
+  t.false(existsSync(join(prefix, '.wsgi-httpd', 'lock')));
+  t.regex(rerun.stdout, /note: took over the stale lock \S+\/\.wsgi-httpd\/lock \(process \d+ is gone\)/);
   t.deepEqual(await processesUnder(dir), []);
 });
 
@@ -277,7 +282,10 @@ test.serial(
     const second = await runCli(args, { env });
     t.is(second.code, 8, second.stderr);
     const last = second.stderr.trim().split('\n').at(-1)!;
-    t.regex(last, new RegExp(`another wsgi-toolchain build is using ${prefix.replaceAll('.', '\\.')} \\(process ${first.pid} on `));
+    t.regex(
+      last,
+      new RegExp(`a build of ${prefix.replaceAll('.', '\\.')} holds ${prefix.replaceAll('.', '\\.')}/\\.wsgi-httpd/lock \\(process ${first.pid} on `),
+    );
     t.regex(last, /\(fix: wait for it to finish, or pass --wait SECONDS/);
     t.is(first.child.exitCode, null, `the second gave up at once (${Date.now() - t0} ms), without waiting for the first`);
     t.false(existsSync(join(prefix, 'httpd')));
@@ -289,7 +297,7 @@ test.serial(
     const waited = await waiting.exit;
     t.is(waited.code, 0, waiting.stderr() + waiting.stdout());
     t.regex(waiting.stdout(), /^up to date: /m);
-    t.notRegex(waiting.stdout(), /\] apr: (configure|compile)/, 'nothing was built twice');
+    t.notRegex(waiting.stdout(), /\] apr [\d.]+: (configure|compile)/, 'nothing was built twice');
     t.regex(execFileSync(join(prefix, 'httpd', 'bin', 'httpd'), ['-V']).toString(), /Apache\/2\.4\.99/);
     t.deepEqual(await lockDirs(env.WSGI_HTTPD_CACHE_DIR), []);
   },
@@ -305,26 +313,55 @@ test.serial('the same build into two prefixes at once: the second waits for the 
   const firstExit = await first.exit;
   t.is(firstExit.code, 0, first.stderr() + first.stdout());
   t.is(second.code, 0, second.stderr + second.stdout);
-  t.regex(second.stdout, /reusing [0-9a-f]{16} from the build cache/);
+  t.notRegex(second.stdout, /: (configure|compile)\n/, 'the second compiled nothing');
+  t.regex(second.stdout, /Assemble the stack from its layers: \d+ files from 5 layers/);
   for (const prefix of ['one', 'two']) t.regex(execFileSync(join(dir, prefix, 'httpd', 'bin', 'httpd'), ['-V']).toString(), /Apache\/2\.4\.99/);
   t.deepEqual(await buildRootLeftovers(env.WSGI_HTTPD_CACHE_DIR), []);
 });
 
-test.serial('a stale lock (its owner.json names a dead pid) is taken over', async (t) => {
-  const dir = join(work, 'stale-lock');
-  await mkdir(dir);
-  const cache = join(dir, 'cache');
-  const prefix = join(dir, 'prefix');
-  const dead = spawnSync('true').pid!; // exited and reaped: a pid nobody has
-  const lock = join(cache, 'locks', `${createHash('sha256').update(prefix).digest('hex').slice(0, 16)}.lock`);
-  await mkdir(lock, { recursive: true });
-  await writeFile(
-    join(lock, 'owner.json'),
-    JSON.stringify({ pid: dead, host: hostname(), started: new Date(Date.now() - 3600_000).toISOString(), prefix }),
-  );
+for (const [what, record] of [
+  [
+    'names a dead pid',
+    (dead: number) => JSON.stringify({ pid: dead, host: hostname(), started: new Date(Date.now() - 3600_000).toISOString(), what: 'x' }),
+  ],
+  ['is empty (a full disk)', () => ''],
+  ['is garbage', () => '{"pid": "not a number"'],
+] as const) {
+  test.serial(`a stale prefix lock whose owner record ${what} is taken over with a line naming it`, async (t) => {
+    const dir = join(work, `stale-lock-${what.replace(/\W+/g, '-')}`);
+    await mkdir(dir);
+    const cache = join(dir, 'cache');
+    const prefix = join(dir, 'prefix');
+    const lock = join(prefix, '.wsgi-httpd', 'lock');
+    await mkdir(join(prefix, '.wsgi-httpd'), { recursive: true });
+    await writeFile(lock, record(spawnSync('true').pid!)); // exited and reaped: a pid nobody has
+    const result = await runCli(buildArgs(prefix, fixtures), { env: { WSGI_HTTPD_CACHE_DIR: cache } });
+    t.is(result.code, 0, result.stderr + result.stdout);
+    t.regex(
+      result.stdout,
+      new RegExp(`note: took over the stale lock ${lock.replaceAll('.', '\\.')} \\((process \\d+ is gone|its owner record is empty or damaged)\\)`),
+    );
+    t.false(existsSync(lock), 'released after the build');
+    t.true(existsSync(join(prefix, 'httpd', 'bin', 'httpd')));
+  });
+}
 
-  const result = await runCli(buildArgs(prefix, fixtures), { env: { WSGI_HTTPD_CACHE_DIR: cache } });
-  t.is(result.code, 0, result.stderr + result.stdout);
-  t.false(existsSync(lock), 'released after the build');
-  t.true(existsSync(join(prefix, 'httpd', 'bin', 'httpd')));
+test.serial('a build through a symlink to the prefix and one on the real path share one lock', async (t) => {
+  const dir = join(work, 'symlinked');
+  await mkdir(dir);
+  const env = { WSGI_HTTPD_CACHE_DIR: join(dir, 'cache') };
+  const otherEnv = { WSGI_HTTPD_CACHE_DIR: join(dir, 'another-store') };
+  const prefix = join(dir, 'prefix');
+  await mkdir(prefix);
+  const { symlink } = await import('node:fs/promises');
+  await symlink(prefix, join(dir, 'link'));
+  const first = startCli(buildArgs(prefix, slowSets.configure!), env);
+  await waitFor('the first build to be configuring', () => sleeping(dir));
+  const viaLink = await runCli(buildArgs(join(dir, 'link'), slowSets.configure!), { env: otherEnv });
+  t.is(viaLink.code, 8, viaLink.stderr);
+  t.regex(
+    viaLink.stderr.trim().split('\n').at(-1)!,
+    new RegExp(`holds ${prefix.replaceAll('.', '\\.')}/\\.wsgi-httpd/lock \\(process ${first.pid} `),
+  );
+  t.is((await first.exit).code, 0, first.stderr());
 });

@@ -4,7 +4,6 @@
  * entries and leaves every other file byte for byte as it was; a prefix without a build is a clear exit 2.
  */
 import test from 'ava';
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
@@ -123,19 +122,18 @@ test.serial('uninstall keeps a lock file that is not the one the build wrote', a
 test.serial('uninstall takes the prefix lock: while a build holds it, exit 8 and nothing changes', async (t) => {
   const prefix = await foreignPrefix('locked');
   t.is((await runCli(buildArgs(prefix), { env: env() })).code, 0);
+  // The prefix's lock, held by this (live) test process: not stale.
+  const lock = join(prefix, '.wsgi-httpd', 'lock');
+  await writeFile(lock, JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString(), what: 'a build of the test' }));
   const before = await snapshotTree(prefix);
-  const lockDir = join(cache(), 'locks', `${createHash('sha256').update(prefix).digest('hex').slice(0, 16)}.lock`);
-  await mkdir(lockDir, { recursive: true });
-  // owned by this (live) test process: not stale
-  await writeFile(join(lockDir, 'owner.json'), JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString(), prefix }));
   try {
     const result = await runCli(['uninstall', '--prefix', prefix], { env: env() });
     t.is(result.code, 8, result.stderr);
-    t.regex(result.stderr, /another wsgi-toolchain build is using/);
+    t.regex(result.stderr, new RegExp(`a build of the test holds ${lock.replaceAll('.', '\\.')} \\(process ${process.pid} `));
     t.deepEqual(await snapshotTree(prefix), before);
   } finally {
     const { rm } = await import('node:fs/promises');
-    await rm(lockDir, { recursive: true, force: true });
+    await rm(lock, { force: true });
   }
 });
 

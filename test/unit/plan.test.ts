@@ -1,5 +1,6 @@
 import test from 'ava';
-import { buildKey, formatPlan, makePlan, mirrorUrls } from '../../src/plan/plan.js';
+import { formatPlan, layerKeys, makePlan, mirrorUrls, type PlanOptions } from '../../src/pipeline/plan.js';
+import type { PythonIdentity } from '../../src/store/keys.js';
 import { loadRecipes, packageRoot } from '../../src/recipe/load.js';
 import { lockComponents, readLock, serializeLock, type Lock } from '../../src/resolve/lock.js';
 import { resolve } from '../../src/resolve/resolve.js';
@@ -23,7 +24,27 @@ function lockFor(requests = {}, features = { ssl: true, zlib: true, expat: false
   };
 }
 
-const options = { prefix: '/srv/app', cacheDir: '/cache', buildRoot: '/cache/build', jobs: 2, mirrors: [], verify: true };
+const python311: PythonIdentity = {
+  implementation: 'cpython',
+  version: '3.11.2',
+  abiFlags: '',
+  soabi: 'cpython-311-x86_64-linux-gnu',
+  enableShared: true,
+  libpython: 'libpython3.11.so.1.0',
+  libDir: '/usr/lib/x86_64-linux-gnu',
+};
+const machine = { platform: 'linux-x64', libc: 'glibc 2.36', compiler: { cc: '/usr/bin/cc', version: 'cc (Debian 12.2.0-14) 12.2.0' } };
+const options: PlanOptions = {
+  prefix: '/srv/app',
+  cacheDir: '/cache',
+  buildRoot: '/cache/build',
+  jobs: 2,
+  mirrors: [],
+  verify: true,
+  withManual: false,
+  machine,
+  python: { identity: python311, buildExecutable: '/usr/bin/python3.11' },
+};
 const ciVersions = { httpd: '2.4.68', apr: '1.7.5', 'apr-util': '1.6.3', pcre2: '10.46', mod_wsgi: '5.0.2' } as const;
 
 test('the dry-run plan of the CI set (snapshot: every step, URL, sha256 and command line)', (t) => {
@@ -49,7 +70,7 @@ test('the plan builds in a placeholder, installs under one stack directory and a
   t.deepEqual(modWsgi.steps.find((s) => s.kind === 'configure')!.argv, [
     './configure',
     `--with-apxs=${plan.stageRoot}/bin/apxs`,
-    '--with-python=/usr/bin/python3',
+    '--with-python=/usr/bin/python3.11',
   ]);
   t.true(
     plan.components.every((c) => c.sourceDir.startsWith('/cache/build/')),
@@ -57,16 +78,57 @@ test('the plan builds in a placeholder, installs under one stack directory and a
   );
 });
 
-test('the build key changes with any input that changes the result, and only then', (t) => {
-  const base = buildKey(lockFor(ciVersions));
-  t.is(buildKey(lockFor(ciVersions)), base);
-  t.not(buildKey(lockFor({ ...ciVersions, pcre2: '10.42' })), base);
-  t.not(buildKey(lockFor(ciVersions, { ssl: false, zlib: true, expat: false })), base);
-  const otherCompiler = { ...lockFor(ciVersions), compiler: { cc: 'clang', version: 'clang 16' } };
-  t.not(buildKey(otherCompiler), base);
-  const otherPython = { ...lockFor(ciVersions), python: { executable: '/usr/bin/python3', version: '3.13.5', abi: 'cpython-313-x86_64-linux-gnu' } };
-  t.not(buildKey(otherPython), base);
-  t.is(makePlan(lockFor(ciVersions), { ...options, prefix: '/elsewhere' }).key, base, 'the prefix is not an input of the key');
+const keysOf = (lock: Lock, opts: Partial<PlanOptions> = {}) =>
+  Object.fromEntries([...layerKeys(lock, { ...options, ...opts })].map(([n, k]) => [n, k.key]));
+
+test('layer keys: each holds its own inputs and the keys it is built against; only mod_wsgi holds the Python', (t) => {
+  const base = keysOf(lockFor(ciVersions));
+  t.deepEqual(keysOf(lockFor(ciVersions)), base, 'the same inputs give the same keys');
+  t.is(
+    makePlan(lockFor(ciVersions), { ...options, prefix: '/elsewhere' }).key,
+    makePlan(lockFor(ciVersions), options).key,
+    'the prefix is in no key',
+  );
+
+  const otherPython = keysOf(lockFor(ciVersions), {
+    python: { identity: { ...python311, version: '3.13.0', soabi: 'cpython-313-x86_64-linux-gnu' }, buildExecutable: '/x' },
+  });
+  t.deepEqual(
+    Object.keys(base).filter((n) => base[n] !== otherPython[n]),
+    ['mod_wsgi'],
+    'a second Python changes only the mod_wsgi layer',
+  );
+  const sameIdentityOtherPath = keysOf(lockFor(ciVersions), { python: { identity: python311, buildExecutable: '/root/venv/bin/python' } });
+  t.deepEqual(sameIdentityOtherPath, base, 'the interpreter path (a venv, python3 vs python3.11) is in no key');
+
+  const httpdFlags = lockFor(ciVersions);
+  httpdFlags.components.find((c) => c.name === 'httpd')!.configureArgs.push('--enable-example');
+  const changed = keysOf(httpdFlags);
+  t.deepEqual(
+    Object.keys(base).filter((n) => base[n] !== changed[n]),
+    ['httpd', 'mod_wsgi'],
+    "httpd's flags change httpd and what is built against it",
+  );
+  const pcre = keysOf(lockFor({ ...ciVersions, pcre2: '10.42' }));
+  t.deepEqual(
+    Object.keys(base).filter((n) => base[n] !== pcre[n]),
+    ['pcre2', 'httpd', 'mod_wsgi'],
+  );
+  const otherCompiler = keysOf(lockFor(ciVersions), { machine: { ...machine, compiler: { cc: 'clang', version: 'clang 16' } } });
+  t.true(
+    Object.keys(base).every((n) => base[n] !== otherCompiler[n]),
+    'the compiler is in every key',
+  );
+  const otherLibc = keysOf(lockFor(ciVersions), { machine: { ...machine, libc: 'glibc 2.41' } });
+  t.true(
+    Object.keys(base).every((n) => base[n] !== otherLibc[n]),
+    'the libc is in every key',
+  );
+  t.not(
+    makePlan(lockFor(ciVersions), { ...options, withManual: true }).key,
+    makePlan(lockFor(ciVersions), options).key,
+    '--with-manual is another stack of the same layers',
+  );
 });
 
 test('mirrors come first in the download chain, in upstream layout', (t) => {
@@ -89,7 +151,7 @@ test('a lock file round-trips: written, read back, same plan', async (t) => {
   const file = join(dir, 'wsgi-toolchain.lock.json');
   await writeFile(file, serializeLock(lock));
   const read = await readLock(file, (component) => `/patches/${component}`);
-  t.is(buildKey(read), buildKey(lock));
+  t.deepEqual(keysOf(read), keysOf(lock));
   t.deepEqual(
     read.components.map((c) => [c.name, c.version, c.artifacts[0]!.sha256]),
     lock.components.map((c) => [c.name, c.version, c.artifacts[0]!.sha256]),

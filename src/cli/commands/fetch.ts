@@ -12,14 +12,14 @@ import { copyFile, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve as resolvePath } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
-import { prepareBuild } from '../../build/prepare.js';
+import { prepareBuild } from '../../pipeline/prepare.js';
 import { ChecksumError, ExitCode, ToolchainError, UsageError } from '../../errors.js';
 import { acquireArtifact, collectLocal, expandMirrorPath, type AcquireResult } from '../../fetch/acquire.js';
 import { sha256File } from '../../fetch/hash.js';
 import { formatBytes, progressReporter } from '../../fetch/progress.js';
 import { checkSignature, keysFor, loadSigningKeys, type SigningKeys } from '../../fetch/signature.js';
 import { indexSourceDirs } from '../../fetch/sources.js';
-import type { PlannedComponent } from '../../plan/plan.js';
+import type { PlannedComponent } from '../../pipeline/plan.js';
 import { buildOptionsFrom, defaultPrefix, type ParsedFlags } from '../args.js';
 
 const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);

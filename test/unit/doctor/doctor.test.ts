@@ -266,7 +266,7 @@ test('diskCheck: below 1 GiB fails, unknown warns', (t) => {
   t.is(diskCheck('disk-build', 'Free space (build dir)', '/b', MIN_FREE_BYTES).status, 'ok');
   const low = diskCheck('disk-build', 'Free space (build dir)', '/b', 200 * 1024 ** 2);
   t.is(low.status, 'fail');
-  t.true(low.detail.includes('200 MiB'));
+  t.true(low.detail.includes('200.0 MiB'));
   t.true(low.hint?.includes('WSGI_HTTPD_BUILD_DIR'));
   t.is(diskCheck('disk-prefix', 'Free space (prefix)', '/p', 5).status, 'fail');
   t.is(diskCheck('disk-prefix', 'Free space (prefix)', '/p', null).status, 'warn');

@@ -26,6 +26,10 @@ export interface BuildOptions {
   buildRoot?: string;
   ccLauncher?: string;
   ui: 'auto' | 'plain' | 'silent';
+  /** Stream every build command's output (it always goes to the log). */
+  verbose?: boolean;
+  /** Keep the documentation the recipes list (`docs`: the httpd manual, icons, man pages) in the stack. */
+  withManual?: boolean;
   /** Check the OpenPGP signatures of the components that have pinned signing keys (recipes/keys/). */
   verifySignatures?: boolean;
   /** Install the build in this archive (`wsgi-toolchain pack`) instead of building: its lock, its tree, no compiler. */

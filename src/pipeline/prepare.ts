@@ -1,0 +1,111 @@
+/**
+ * The prepare stage: everything before the first download or compile. Finds the Python and the toolchain, resolves
+ * the versions (or reads a lock or an archive), makes the plan with its layer keys, looks the layers up in the store,
+ * and runs the preflight checks, so that whatever can be known to fail fails here, in seconds.
+ */
+import { randomBytes } from 'node:crypto';
+import { access } from 'node:fs/promises';
+import { join, resolve as resolvePath } from 'node:path';
+import { runDoctor, type Check, type ToolFacts } from '../doctor/doctor.js';
+import { PrerequisiteError } from '../errors.js';
+import { prefixLayout } from '../install/layout.js';
+import { inspectPrefix, type PrefixState } from '../install/prefix.js';
+import { detectPython } from '../python/detect.js';
+import type { PythonInfo } from '../python/types.js';
+import { type ImportedArchive, importArchive } from '../store/archive.js';
+import { type BuildPlatform, hostLibc, type PythonIdentity, pythonIdentity } from '../store/keys.js';
+import { Store, storeRoot } from '../store/store.js';
+import { lockFor } from './lock-stage.js';
+import type { BuildOptions } from './options.js';
+import { makePlan, type Plan } from './plan.js';
+import { preflight } from './preflight.js';
+
+export interface Prepared {
+  plan: Plan;
+  state: PrefixState;
+  python: PythonInfo;
+  facts: ToolFacts;
+  checks: Check[];
+  /** Components at versions this project's CI never builds ("httpd 2.4.71"), for a one-line note. */
+  untested: string[];
+  /** Hard prerequisite failures: the build must not start (dry-run still shows the plan). */
+  blockers: Check[];
+  upToDate: boolean;
+  store: Store;
+  /** Components whose layer is in the store (nothing to build for them). */
+  stored: Set<string>;
+  archive?: ImportedArchive;
+}
+
+/** Every file the components promise is in the stack (what makes a live stack with the plan's key up to date). */
+export async function stackIntact(plan: Plan, root = plan.layout.root): Promise<boolean> {
+  try {
+    for (const c of plan.lock.components) for (const file of c.provides) await access(join(root, file));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function prepareBuild(options: BuildOptions): Promise<Prepared> {
+  const prefix = resolvePath(options.prefix);
+  const state = await inspectPrefix(prefix);
+  const cacheDir = await storeRoot(options);
+  const store = new Store(cacheDir);
+  const buildRoot = resolvePath(options.buildRoot ?? options.env.WSGI_HTTPD_BUILD_DIR ?? join(cacheDir, 'build'));
+  const python = await detectPython({ python: options.python, prefix, env: options.env });
+  // An archive is checked file by file and its layers enter the store before anything else: even when the prefix
+  // turns out to be up to date, the archive was read.
+  const archive = options.fromArchive ? await importArchive(options.fromArchive, store, python) : undefined;
+  const doctor = await runDoctor({
+    python,
+    prefix,
+    buildDir: buildRoot,
+    needExpat: options.expat === 'build' ? 'build' : 'auto',
+    wantSsl: options.ssl,
+    env: options.env,
+  });
+  const { checks, facts } = doctor;
+  const { lock, untested } = await lockFor(options, python, facts, archive);
+  const machine: BuildPlatform = { platform: lock.platform, libc: hostLibc(), compiler: lock.compiler };
+  const identity: PythonIdentity = pythonIdentity(python);
+  const plan = makePlan(lock, {
+    prefix,
+    cacheDir,
+    buildRoot,
+    jobs: options.jobs ?? facts.nproc,
+    mirrors: options.mirrors,
+    verify: options.verify,
+    withManual: options.withManual ?? false,
+    machine,
+    python: { identity, buildExecutable: python.baseExecutable ?? python.realExecutable },
+    cc: options.env.CC,
+    ccLauncher: options.ccLauncher,
+    layerKeys: archive?.layerKeys,
+  });
+  // --force on the live stack: a fresh stack id, so the live stack is never touched while the new one is made.
+  if (options.force && state.liveStackId === plan.layout.stackId)
+    plan.layout = prefixLayout(prefix, `${plan.layout.stackId}-${randomBytes(2).toString('hex')}`);
+  const stored = new Set<string>();
+  for (const c of plan.components) if (await store.layer(c.layerKey)) stored.add(c.name);
+  const upToDate = !options.force && state.liveManifest?.key === plan.key && (await stackIntact(plan));
+  // An archive (or a store that holds every layer) needs no compiler, make, perl or Python headers.
+  const buildOnly = new Set(['cc', 'make', 'perl', 'python-headers', 'build-exec', 'expat', 'openssl', 'zlib']);
+  const nothingToCompile = plan.components.every((c) => stored.has(c.name));
+  const blockers = checks.filter((c) => c.status === 'fail' && !(nothingToCompile && buildOnly.has(c.id)));
+  if (!upToDate) blockers.push(...(await preflight({ plan, options, python, state, stored, facts })));
+  return { plan, state, python, facts, checks, blockers, upToDate, untested, store, stored, archive };
+}
+
+/** The one error a build stops with before downloading anything when a hard prerequisite is missing. */
+export function prerequisiteFailure(blockers: Check[]): PrerequisiteError | undefined {
+  const first = blockers[0];
+  if (!first) return undefined;
+  if (first.error) return first.error;
+  return new PrerequisiteError(
+    `${first.title}: ${first.detail}`,
+    first.fix
+      ? `install it: ${first.fix.debian} (Debian/Ubuntu), ${first.fix.rhel} (RHEL/Fedora), ${first.fix.macos} (macOS)`
+      : (first.hint ?? "run 'wsgi-toolchain doctor' for details"),
+  );
+}
