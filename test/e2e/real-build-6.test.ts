@@ -1,13 +1,138 @@
 /**
  * The newest set CI can obtain, chosen by --tested: httpd 2.4.68, APR 1.7.6 (the default), APR-util 1.6.4, PCRE2
  * 10.48, mod_wsgi 6.0.5 (the default; from its upstream git tag through an overlay recipe that pins that archive's
- * sha256). Built for real, verified, and the whole seed workflow run on it.
+ * sha256). Built for real, verified, the seed workflow run on it; then the layered store on it: a new venv compiles
+ * nothing, every name of one Python is one key, a second Python compiles only mod_wsgi, httpd's flags rebuild only
+ * httpd and mod_wsgi, and the store lists and prunes layers.
  */
-import { registerRealStack } from './real-stack.js';
+import test, { type ExecutionContext } from 'ava';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runCli } from '../helpers/cli.js';
+import { python, registerRealStack } from './real-stack.js';
 
-registerRealStack({
+const { real, world } = registerRealStack({
   label: 'mod_wsgi 6.0.5 set (--tested)',
   select: ['--tested'],
   overlays: ['test/e2e/overlays/mod_wsgi-git-tag'],
   expect: { httpd: '2.4.68', apr: '1.7.6', aprUtil: '1.6.4', pcre2: '10.48', modWsgi: '6.0.5' },
+});
+
+/** The components a build compiled (their configure line in the plain output). */
+const compiled = (stdout: string) => [...stdout.matchAll(/^\[[\d:]+\] (\S+) [\d.]+: configure$/gm)].map((m) => m[1]);
+const layerKeys = async (args: string[], env: NodeJS.ProcessEnv = {}) => {
+  const result = await runCli([...args, '--dry-run', '--json'], { env: { ...world.env(), ...env } });
+  if (result.code !== 0) throw new Error(result.stderr);
+  return Object.fromEntries((JSON.parse(result.stdout).plan.components as { name: string; layerKey: string }[]).map((c) => [c.name, c.layerKey]));
+};
+
+/** A pyenv interpreter of this minor version, when the machine has one (CI machines of this kind do). */
+function pyenv(minor: string): string | undefined {
+  const root = '/root/.pyenv/versions';
+  try {
+    const found = readdirSync(root)
+      .filter((v) => v.startsWith(`${minor}.`))
+      .sort()
+      .at(-1);
+    return found ? join(root, found, 'bin', 'python') : undefined;
+  } catch {
+    return undefined;
+  }
+}
+const pyenvTest = (minor: string, title: string, fn: (py: string) => (t: ExecutionContext) => Promise<void>) => {
+  const py = pyenv(minor);
+  if (py) real(title, fn(py));
+  else if (process.env.CI) real(title, (t) => t.fail(`no pyenv Python ${minor} under /root/.pyenv/versions`));
+  else test.serial.skip(`${title} (skipped: no pyenv Python ${minor})`, () => {});
+};
+
+real('a new venv of the same Python compiles nothing: every layer comes from the store, and it verifies', async (t) => {
+  const venv = join(world.work, 'venv-new');
+  execFileSync(python, ['-m', 'venv', '--without-pip', venv]);
+  const started = Date.now();
+  const result = await runCli(['build', '--prefix', venv, '--python', join(venv, 'bin', 'python'), ...world.buildArgs, '--plain'], {
+    env: world.env(),
+  });
+  const seconds = (Date.now() - started) / 1000;
+  t.is(result.code, 0, result.stderr + result.stdout);
+  t.deepEqual(compiled(result.stdout), [], 'nothing compiled');
+  t.regex(result.stdout, /Verified: GET http:\/\/127\.0\.0\.1:\d+\/ -> 200/);
+  t.log(`build --prefix <new venv>: ${seconds.toFixed(1)} s (the CLI started from TypeScript source)`);
+  t.regex(execFileSync(join(venv, 'bin', 'mod_wsgi-express'), ['module-config']).toString(), /LoadModule wsgi_module/);
+});
+
+real('python3, python3.X and a venv of either resolve to the same layer keys', async (t) => {
+  const minor = execFileSync(python, ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])']).toString().trim();
+  const venv = join(world.work, 'venv-keys');
+  execFileSync(python, ['-m', 'venv', '--without-pip', venv]);
+  const base = ['build', '--prefix', join(world.work, 'keys'), ...world.buildArgs];
+  // python3 and python3.X found on PATH, as a user types them (a PATH where they are Debian's).
+  const path = { PATH: `/usr/bin:/bin:${process.env.PATH}` };
+  const viaPython3 = await layerKeys([...base, '--python', 'python3'], path);
+  t.deepEqual(await layerKeys([...base, '--python', `python${minor}`], path), viaPython3);
+  t.deepEqual(await layerKeys([...base, '--python', join(venv, 'bin', 'python')]), viaPython3);
+  t.deepEqual(await layerKeys([...base, '--prefix', venv, '--python', join(venv, 'bin', 'python3')]), viaPython3);
+});
+
+pyenvTest('3.13', 'a second Python (pyenv 3.13) compiles only mod_wsgi; its stack shares every other layer', (py) => async (t) => {
+  const prefix = join(world.work, 'py313');
+  const started = Date.now();
+  // As root the server account cannot read /root/.pyenv, so verify (which serves through it) is off.
+  const result = await runCli(['build', '--prefix', prefix, '--python', py, ...world.buildArgs, '--no-verify', '--plain'], { env: world.env() });
+  t.is(result.code, 0, result.stderr + result.stdout);
+  t.deepEqual(compiled(result.stdout), ['mod_wsgi']);
+  t.log(`a second Python: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  const location = execFileSync(join(prefix, 'bin', 'mod_wsgi-express'), ['module-location'])
+    .toString()
+    .trim();
+  t.regex(location, /mod_wsgi-py313\.cpython-313/);
+  const keys = await layerKeys(['build', '--prefix', prefix, '--python', py, ...world.buildArgs]);
+  const ours = await layerKeys(['build', '--prefix', world.prefix, '--python', python, ...world.buildArgs]);
+  t.deepEqual(
+    Object.keys(keys).filter((n) => keys[n] !== ours[n]),
+    ['mod_wsgi'],
+  );
+});
+
+pyenvTest('3.9', 'pyenv 3.9: the resolver picks the newest mod_wsgi that fits (5.0.2), and only it is compiled', (py) => async (t) => {
+  const prefix = join(world.work, 'py39');
+  const result = await runCli(['build', '--prefix', prefix, '--python', py, ...world.buildArgs, '--no-verify', '--plain'], { env: world.env() });
+  t.is(result.code, 0, result.stderr + result.stdout);
+  t.deepEqual(compiled(result.stdout), ['mod_wsgi']);
+  t.regex(result.stdout, /mod_wsgi\s+5\.0\.2\s+[0-9a-f]{12}\s+built in/);
+  const lock = JSON.parse(execFileSync('cat', [join(prefix, 'wsgi-toolchain.lock.json')]).toString());
+  t.deepEqual(
+    lock.components.map((c: { name: string; version: string }) => `${c.name} ${c.version}`),
+    ['pcre2 10.48', 'apr 1.7.6', 'apr-util 1.6.4', 'httpd 2.4.68', 'mod_wsgi 5.0.2'],
+  );
+});
+
+real("changing only httpd's configure flags rebuilds only httpd and mod_wsgi", async (t) => {
+  const prefix = join(world.work, 'no-ssl');
+  const result = await runCli(['build', '--prefix', prefix, '--python', python, ...world.buildArgs, '--without-ssl', '--no-verify', '--plain'], {
+    env: world.env(),
+    timeoutMs: 30 * 60_000,
+  });
+  t.is(result.code, 0, result.stderr + result.stdout);
+  t.deepEqual(compiled(result.stdout), ['httpd', 'mod_wsgi']);
+  t.false(existsSync(join(prefix, 'httpd', 'modules', 'mod_ssl.so')));
+});
+
+real('cache list shows every layer and stack; prune --dry-run removes nothing; prune keeps what live prefixes use', async (t) => {
+  const list = await runCli(['cache', 'list'], { env: world.env() });
+  t.is(list.code, 0, list.stderr);
+  console.log(list.stdout);
+  t.regex(list.stdout, /^ {2}httpd {5}2\.4\.68 {3}[0-9a-f]{12} +[\d.]+ MiB {2}last used .* used by /m);
+  const layers = join(world.cacheDir, 'layers');
+  const before = await readdir(layers);
+  const dry = await runCli(['cache', 'prune', '--dry-run'], { env: world.env() });
+  t.is(dry.code, 0, dry.stderr);
+  t.deepEqual(await readdir(layers), before, '--dry-run deletes nothing');
+  const pruned = await runCli(['cache', 'prune'], { env: world.env() });
+  t.is(pruned.code, 0, pruned.stderr);
+  t.regex(pruned.stdout, /^removed 0 layer\(s\)/m, 'every layer is used by a live prefix');
+  const again = await runCli(['build', '--prefix', world.prefix, '--python', python, ...world.buildArgs], { env: world.env() });
+  t.regex(again.stdout, /^up to date: /m);
 });
