@@ -186,6 +186,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./commands/fetch.js')).fetchCommand(values);
       case 'pack':
         return await (await import('./commands/pack.js')).packCommand(values);
+      case 'push':
+        return await (await import('./commands/push.js')).pushCommand(values, positionals[1]);
       case 'cache':
         return await (await import('./commands/cache.js')).cacheCommand(values, positionals[1]);
       default:

@@ -7,6 +7,7 @@
 import type { Stats } from 'node:fs';
 import { copyFile, lstat, mkdir, readlink, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { hostRunsOn } from '../store/keys.js';
 import { describeTree, walkTree } from '../store/manifest.js';
 import { layerFormat, type LayerRecord, type Store, type StoredLayer } from '../store/store.js';
 import { toolVersion } from '../version.js';
@@ -101,6 +102,7 @@ export async function storeLayer(
     bytes: files.reduce((sum, f) => sum + (f.size ?? 0), 0),
     createdAt: new Date().toISOString(),
     buildSeconds,
+    runsOn: hostRunsOn(),
     tool: `wsgi-httpd ${toolVersion}`,
   };
   return store.commitLayer(temp, record);

@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 export type ComponentPhase =
   | 'queued'
   | 'stored' // its layer is in the store: nothing to build
+  | 'pull' // from a --cache-from registry
   | 'download'
   | 'waiting' // for the layers it is built against
   | 'unpack'

@@ -28,6 +28,12 @@ export interface BuildOptions {
   ui: 'auto' | 'plain' | 'silent';
   /** Stream every build command's output (it always goes to the log). */
   verbose?: boolean;
+  /** Registries to look layers up in before compiling them (--cache-from, WSGI_HTTPD_CACHE_FROM), in order. */
+  cacheFrom?: string[];
+  /** Registry reference the finished stack is pushed to (--cache-to, WSGI_HTTPD_CACHE_TO). */
+  cacheTo?: string;
+  /** Allow plain HTTP (and skip TLS verification) for a registry that is not on loopback. */
+  insecureRegistry?: boolean;
   /** Keep the documentation the recipes list (`docs`: the httpd manual, icons, man pages) in the stack. */
   withManual?: boolean;
   /** Check the OpenPGP signatures of the components that have pinned signing keys (recipes/keys/). */
@@ -44,6 +50,8 @@ export function defaultBuildOptions(prefix: string, env: NodeJS.ProcessEnv = pro
     prefix,
     versions: {},
     tested: env.WSGI_HTTPD_TESTED === '1',
+    cacheFrom: (env.WSGI_HTTPD_CACHE_FROM ?? '').split(/[\s,]+/).filter(Boolean),
+    cacheTo: env.WSGI_HTTPD_CACHE_TO || undefined,
     recipesDirs: env.WSGI_HTTPD_RECIPES ? [env.WSGI_HTTPD_RECIPES] : [],
     mirrors: env.WSGI_HTTPD_MIRROR ? [env.WSGI_HTTPD_MIRROR] : [],
     sourcesDirs: env.WSGI_HTTPD_SOURCES ? [env.WSGI_HTTPD_SOURCES] : [],

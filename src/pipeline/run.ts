@@ -30,6 +30,8 @@ import { type Prepared, stackIntact } from './prepare.js';
 import { activatePythonPackage, layOutVenvDropIn, packageComponent, preparePythonPackage, pythonPackageTarget } from './python-package.js';
 import { settleRunningSteps } from './run-step.js';
 import { fetchSources } from './sources.js';
+import { pullLayers, pushAfterBuild } from './remote-cache.js';
+import { pythonIdentity } from '../store/keys.js';
 import { verifyStack } from './verify-stack.js';
 
 export interface LayerReport {
@@ -122,6 +124,12 @@ async function layersAndStack(ctx: RunContext, seconds: Map<string, number>): Pr
     let stored = await storedLayers(ctx);
     for (const c of plan.components)
       ctx.events.send({ type: 'component', name: c.name, version: c.version, phase: stored.has(c.name) ? 'stored' : 'queued' });
+    // Layers a --cache-from registry has need no compile either.
+    for (const [name, layer] of await pullLayers(
+      ctx,
+      plan.components.filter((c) => !stored.has(c.name)),
+    ))
+      stored.set(name, layer);
     if (stored.size < plan.components.length) {
       await ensureOwnDir(join(plan.cacheDir, 'locks'));
       const releaseStage = await takeLock(join(plan.cacheDir, 'locks', `stage-${plan.key.slice(0, 16)}`), {
@@ -285,6 +293,7 @@ export async function runBuild(prepared: Prepared, options: BuildOptions, events
     await store.writeStack(stack);
     await store.recordUse(await realPrefix(layout.prefix), stack);
     succeeded = true;
+    await pushAfterBuild(ctx, layers, prepared.python ? pythonIdentity(prepared.python) : undefined);
   } catch (error) {
     // Stop components still building beside the one that failed, and let them finish failing first.
     ctx.abort(error);

@@ -53,6 +53,8 @@ export interface PackResult {
 export async function packPrefix(options: { prefix: string; output: string; store: Store; waitSeconds?: number }): Promise<PackResult> {
   const prefix = resolve(options.prefix);
   const output = resolve(options.output);
+  // No build, no lock: a prefix without one gets nothing written.
+  if (!(await inspectPrefix(prefix)).liveStackId) throw new NotBuiltError(prefix);
   const release = await lockPrefix(prefix, { what: `pack of ${prefix}`, waitMs: (options.waitSeconds ?? 0) * 1000 });
   const scratch = await options.store.tempDir('pack');
   const partial = join(dirname(output), `.${basename(output)}.partial-${randomBytes(6).toString('hex')}`);

@@ -55,14 +55,49 @@ export function describePythonIdentity(p: PythonIdentity): string {
 export interface BuildPlatform {
   /** "linux-x64" */
   platform: string;
-  /** "glibc 2.36", "musl", or "unknown" */
+  /** The libc family: "glibc", "musl" or "none". Its version is not in the key: a layer built against glibc 2.36 runs
+   * with any newer glibc, so the version the layer needs is recorded beside it (LayerRecord.runsOn) and checked where
+   * it is installed from a registry. */
   libc: string;
   compiler: { cc: string; version: string };
 }
 
-export function hostLibc(): string {
+/** The glibc version this process runs with ("2.36"), or undefined on another libc. */
+export function hostGlibc(): string | undefined {
   const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
-  return header?.glibcVersionRuntime ? `glibc ${header.glibcVersionRuntime}` : process.platform === 'linux' ? 'musl' : 'unknown';
+  return header?.glibcVersionRuntime;
+}
+
+export function hostLibc(): string {
+  return hostGlibc() ? 'glibc' : process.platform === 'linux' ? 'musl' : 'none';
+}
+
+/** Where a layer runs: what a registry's copy must match here (glibc: the oldest it needs, at most ours). */
+export interface RunsOn {
+  os: string;
+  arch: string;
+  libc: string;
+  glibc?: string;
+}
+
+export function hostRunsOn(): RunsOn {
+  const glibc = hostGlibc();
+  return { os: process.platform, arch: process.arch, libc: hostLibc(), ...(glibc ? { glibc } : {}) };
+}
+
+/** Why a layer for `needs` cannot run on `here` (undefined: it can). */
+export function platformMismatch(needs: RunsOn, here: RunsOn): string | undefined {
+  if (needs.os !== here.os || needs.arch !== here.arch) return `it is for ${needs.os}-${needs.arch}, this machine is ${here.os}-${here.arch}`;
+  if (needs.libc !== here.libc) return `it is for ${needs.libc}, this machine has ${here.libc}`;
+  if (needs.glibc && here.glibc && compareDotted(needs.glibc, here.glibc) > 0) return `it needs glibc ${needs.glibc}, this machine has ${here.glibc}`;
+  return undefined;
+}
+
+/** Orders "2.36" < "2.41" < "2.100". */
+export function compareDotted(a: string, b: string): number {
+  const [x, y] = [a, b].map((v) => v.split('.').map(Number));
+  for (let i = 0; i < Math.max(x!.length, y!.length); i++) if ((x![i] ?? 0) !== (y![i] ?? 0)) return (x![i] ?? 0) - (y![i] ?? 0);
+  return 0;
 }
 
 /** Does the component's build use the Python (the recipe passes `{python}` to its build)? */

@@ -19,6 +19,7 @@ import { realpath } from 'node:fs/promises';
 import { defaultCacheDir } from '../fetch/cache.js';
 import { ensureOwnDir } from '../util/fs.js';
 import { processAlive } from '../util/process.js';
+import type { RunsOn } from './keys.js';
 import type { ManifestEntry } from './manifest.js';
 
 export const layerFormat = 'wsgi-httpd-layer/1';
@@ -38,6 +39,8 @@ export interface LayerRecord {
   createdAt: string;
   /** Wall seconds the build of this layer took (configure to install), for estimates. */
   buildSeconds?: number;
+  /** The platform it was built on: where it can run (glibc: the version it was built against, the oldest it needs). */
+  runsOn?: RunsOn;
   tool: string;
 }
 

@@ -24,7 +24,7 @@ export const stepTitles: Record<StackStep, string> = {
   'drop-in': 'Drop-in for pip install mod_wsgi (mod_wsgi-apxs, mod_wsgi_packages.httpd)',
 };
 
-const busy = new Set<ComponentPhase>(['download', 'unpack', 'patch', 'configure', 'compile', 'install', 'store']);
+const busy = new Set<ComponentPhase>(['pull', 'download', 'unpack', 'patch', 'configure', 'compile', 'install', 'store']);
 
 export const duration = formatDuration;
 
@@ -42,7 +42,7 @@ function componentLine(c: ComponentState, now = Date.now(), withElapsed = true):
   const head = `${c.name} ${c.version}`;
   switch (c.phase) {
     case 'stored':
-      return `${head}: in the store, nothing to build`;
+      return `${head}: ${c.detail ?? 'in the store'}, nothing to build`;
     case 'done':
       return `${head}: ${c.detail ?? 'built'}`;
     case 'failed':
@@ -57,7 +57,7 @@ function componentLine(c: ComponentState, now = Date.now(), withElapsed = true):
       const seconds = c.started ? (now - c.started) / 1000 : 0;
       const elapsed = withElapsed && seconds >= 1 ? `, ${duration(seconds)} in` : '';
       const estimate = withElapsed && c.estimate && c.estimate >= 1 ? ` (last build took ${duration(c.estimate)})` : '';
-      return `${head}: ${c.phase}${c.detail && (c.phase === 'download' || c.phase === 'patch') ? ` ${c.detail}` : ''}${elapsed}${estimate}`;
+      return `${head}: ${c.phase}${c.detail && (c.phase === 'download' || c.phase === 'patch' || c.phase === 'pull') ? ` ${c.detail}` : ''}${elapsed}${estimate}`;
     }
   }
 }
