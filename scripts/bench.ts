@@ -1,36 +1,47 @@
 /**
- * npm run bench: in one run, times (a) a hand-written sequential `configure && make -jN && make install` of the same
- * sources (mod_wsgi-httpd's way), (b) a cold `wsgi-toolchain build`, (c) a warm build into a fresh prefix from the
- * build cache, (d) a no-op build; prints min/median of each, the ratios, and the tool's peak RSS.
- * Fixture sources by default; the real upstream tarballs when WSGI_HTTPD_REAL_SOURCES points at them.
- * Cold, warm and no-op run with --no-verify --no-python-package so all four rows measure the same work as the hand
- * baseline (verify is timed separately).
+ * npm run bench: one run of every row the store and registry issues set targets for, on the real upstream sources
+ * (WSGI_HTTPD_REAL_SOURCES, the --tested set: httpd 2.4.68, APR 1.7.6, APR-util 1.6.4, PCRE2 10.48, mod_wsgi 6.0.5
+ * from the overlay that pins its git-tag archive) or, without them, on the fixture C projects (fast, for trying the
+ * script; its figures mean nothing).
+ *
+ *   peer       mod_wsgi-httpd's own way: per component, serially, `./configure … && make && make install` with no -j
+ *              and static libraries kept, in its order APR, APR-util, PCRE (PCRE2 stands in for PCRE 8.45), httpd with
+ *              its flags; then mod_wsgi as `pip install mod_wsgi` builds it (APXS set, setup.py compiles)
+ *   cold       `wsgi-toolchain build` into a new venv, empty store: the full default build (verify and the Python
+ *              package included)
+ *   warm       into a fresh plain prefix from the store
+ *   new venv   into a new venv of the same Python
+ *   2nd Python a pyenv Python (compiles only mod_wsgi; --no-verify as root: the server account cannot read /root)
+ *   no-op      the same build again
+ *   registry   an empty store to a verified new venv, from a loopback registry the cold stack was pushed to
+ *
+ * The CLI runs from dist/ (compiled JS), as an installed package does. Prints a table and the tool's peak RSS.
  */
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { indexSourceDirs } from '../src/fetch/sources.js';
 import { loadRecipes } from '../src/recipe/load.js';
 import { makeFixtureSet } from '../test/helpers/fixtures.js';
+import { missingRegistryTools, startRegistry } from '../test/helpers/registry.js';
 
 const repo = join(fileURLToPath(import.meta.url), '..', '..');
 const cli = join(repo, 'dist', 'src', 'cli', 'main.js');
-const jobs = availableParallelism();
 const real = process.env.WSGI_HTTPD_REAL_SOURCES;
-const runsArg = process.argv.indexOf('--runs');
-const runs = runsArg > 0 ? Number(process.argv[runsArg + 1]) : real ? 1 : 3;
 const python = '/usr/bin/python3';
+const overlay = join(repo, 'test', 'e2e', 'overlays', 'mod_wsgi-git-tag');
 
 interface Timed {
   seconds: number;
-  peakRssMb?: number;
+  peakRssMb: number;
+  output: string;
 }
 
 /** Runs a command, timing it and sampling its peak RSS (VmHWM) until it exits. */
-function timed(argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; quiet?: boolean } = {}): Promise<Timed & { output: string }> {
+function timed(argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Timed> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
     const child = spawn(argv[0]!, argv.slice(1), { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -53,134 +64,201 @@ function timed(argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv;
       clearInterval(timer);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       if (code !== 0) return reject(new Error(`${argv.join(' ')} exited ${code}\n${output.slice(-3000)}`));
-      resolve({ seconds, peakRssMb: peak || undefined, output });
+      resolve({ seconds, peakRssMb: peak, output });
     });
   });
 }
 
-const sh = (script: string, cwd: string) => timed(['bash', '-euo', 'pipefail', '-c', script], { cwd });
-
 interface Source {
   component: string;
-  version: string;
   path: string;
 }
 
-async function sourceSet(work: string): Promise<{ sources: Source[]; sourcesDir: string; recipeArgs: string[]; versionArgs: string[] }> {
+interface SourceSet {
+  sources: Source[];
+  sourcesDir: string;
+  /** Flags that select the set (the overlay and --tested, or the fixture recipes). */
+  select: string[];
+}
+
+/** The release files of the set, in mod_wsgi-httpd's build order. */
+async function sourceSet(work: string): Promise<SourceSet> {
+  const order = ['apr', 'apr-util', 'pcre2', 'httpd', 'mod_wsgi'];
   if (real) {
-    const versions: Record<string, string> = { pcre2: '10.46', apr: '1.7.5', 'apr-util': '1.6.3', httpd: '2.4.68', mod_wsgi: '5.0.2' };
-    const recipes = await loadRecipes();
+    const versions: Record<string, string> = { apr: '1.7.6', 'apr-util': '1.6.4', pcre2: '10.48', httpd: '2.4.68', mod_wsgi: '6.0.5' };
+    const recipes = await loadRecipes([overlay]);
     const index = await indexSourceDirs([real]);
-    const sources = Object.entries(versions).map(([component, version]) => {
-      const artifact = recipes.get(component as never)!.versions[version]!.artifacts.find((a) => index.has(a.sha256));
-      if (!artifact) throw new Error(`${component} ${version} is not in ${real}`);
-      return { component, version, path: index.get(artifact.sha256)! };
+    const sources = order.map((component) => {
+      const artifact = recipes.get(component as never)!.versions[versions[component]!]!.artifacts.find((a) => index.has(a.sha256));
+      if (!artifact) throw new Error(`${component} ${versions[component]} is not in ${real}: run scripts/fetch-test-sources.sh`);
+      return { component, path: index.get(artifact.sha256)! };
     });
-    const versionArgs = Object.entries(versions).flatMap(([c, v]) => [`--${c.replace('_', '-')}`, v]);
-    return { sources, sourcesDir: real, recipeArgs: [], versionArgs };
+    return { sources, sourcesDir: real, select: ['--tested', '--recipes', overlay] };
   }
   const set = await makeFixtureSet(join(work, 'fixtures'), { components: ['pcre2', 'apr', 'apr-util', 'httpd', 'mod_wsgi'] });
-  const sources = set.files.map((f) => ({ component: f.component, version: f.version, path: join(set.sourcesDir, f.component, f.file) }));
-  return { sources, sourcesDir: set.sourcesDir, recipeArgs: ['--recipes', set.recipesDir], versionArgs: [] };
+  const sources = order.map((component) => {
+    const f = set.files.find((x) => x.component === component)!;
+    return { component, path: join(set.sourcesDir, component, f.file) };
+  });
+  return { sources, sourcesDir: set.sourcesDir, select: ['--recipes', set.recipesDir] };
 }
 
-/** mod_wsgi-httpd's configure lines (no -j in its setup.py; we give the baseline -jN to be fair). */
-function handConfigure(component: string, prefix: string): string {
-  switch (component) {
-    case 'apr-util':
-      return `./configure --prefix=${prefix} --with-apr=${prefix}/bin/apr-1-config`;
-    case 'httpd':
-      return `./configure --prefix=${prefix} --enable-mpms-shared=all --enable-so --enable-rewrite --with-apr=${prefix}/bin/apr-1-config --with-apr-util=${prefix}/bin/apu-1-config --with-pcre=${prefix}/bin/pcre2-config`;
-    case 'mod_wsgi':
-      return `./configure --with-apxs=${prefix}/bin/apxs --with-python=${python}`;
-    default:
-      return `./configure --prefix=${prefix}`;
+/** mod_wsgi-httpd's setup.py, command for command (PCRE2 for PCRE; its --disable-cpp has no PCRE2 counterpart). */
+async function peer(work: string, set: SourceSet): Promise<Timed> {
+  const dir = await mkdtemp(join(work, 'peer-'));
+  const prefix = join(dir, 'build', 'httpd');
+  const configure: Record<string, string> = {
+    apr: `./configure --prefix=${prefix}`,
+    'apr-util': `./configure --prefix=${prefix} --with-apr=${prefix}/bin/apr-1-config`,
+    pcre2: `./configure --prefix=${prefix}`,
+    httpd: `./configure --prefix=${prefix} --enable-mpms-shared=all --enable-so --enable-rewrite --with-apr=${prefix}/bin/apr-1-config --with-apr-util=${prefix}/bin/apu-1-config --with-pcre=${prefix}/bin/pcre2-config`,
+  };
+  const lines = ['set -euo pipefail', 'mkdir -p build'];
+  for (const s of set.sources) {
+    if (s.component === 'mod_wsgi') continue;
+    lines.push(`mkdir build/src-${s.component} && tar -x -f ${s.path} -C build/src-${s.component} --strip-components=1`);
+    lines.push(`(cd build/src-${s.component} && ${configure[s.component]} && make && make install) >> build.log 2>&1`);
   }
-}
-
-async function baseline(work: string, sources: Source[]): Promise<Timed> {
-  const dir = await mkdtemp(join(work, 'hand-'));
-  const prefix = join(dir, 'prefix');
-  const lines = sources.flatMap((s) => [
-    `mkdir -p src/${s.component} && tar -xf ${s.path} -C src/${s.component} --strip-components=1`,
-    `(cd src/${s.component} && ${handConfigure(s.component, prefix)} && make -j${jobs} && make install) >> build.log 2>&1`,
-  ]);
-  const result = await sh(lines.join('\n'), dir);
+  // Then `pip install mod_wsgi` with that httpd: setup.py compiles the module (no -j either).
+  const modWsgi = set.sources.find((s) => s.component === 'mod_wsgi')!;
+  if (real) {
+    lines.push(`${python} -m venv --system-site-packages venv >> build.log 2>&1`);
+    lines.push(`APXS=${prefix}/bin/apxs venv/bin/python -m pip install --no-index --no-deps --no-build-isolation ${modWsgi.path} >> build.log 2>&1`);
+  } else {
+    // The fixture mod_wsgi has no setup.py: its configure and make stand in.
+    lines.push(`mkdir build/src-mod_wsgi && tar -x -f ${modWsgi.path} -C build/src-mod_wsgi --strip-components=1`);
+    lines.push(`(cd build/src-mod_wsgi && ./configure --with-apxs=${prefix}/bin/apxs --with-python=${python} && make) >> build.log 2>&1`);
+  }
+  const result = await timed(['bash', '-c', lines.join('\n')], { cwd: dir });
   await rm(dir, { recursive: true, force: true });
   return result;
 }
 
-const stats = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return { min: sorted[0]!, median: sorted[Math.floor(sorted.length / 2)]! };
-};
+/** The newest pyenv Python other than the system one's minor version, if any. */
+function secondPython(): string | undefined {
+  try {
+    const versions = readdirSync('/root/.pyenv/versions').filter((v) => /^3\.1[0-9]\./.test(v) && !v.startsWith('3.11.'));
+    const newest = versions.sort().at(-1);
+    return newest ? `/root/.pyenv/versions/${newest}/bin/python` : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'wsgi-bench-'));
   await chmod(work, 0o755);
-  const { sources, sourcesDir, recipeArgs, versionArgs } = await sourceSet(work);
+  const set = await sourceSet(work);
   console.log(
-    `wsgi-httpd bench: ${real ? 'real upstream sources' : 'fixture sources'} (${sources.map((s) => `${s.component} ${s.version}`).join(', ')}), -j${jobs}, ${runs} run(s)`,
+    `wsgi-httpd bench: ${real ? 'real upstream sources' : 'fixture sources (figures mean nothing)'}: ${set.sources.map((s) => s.component).join(', ')}`,
   );
-  const rows: Record<string, number[]> = { baseline: [], cold: [], warm: [], noop: [] };
+  const rows: { name: string; seconds: number; target: string; note?: string }[] = [];
   let peak = 0;
-  const build = (prefix: string, cache: string) =>
-    timed(
+  const store = join(work, 'store');
+  const build = async (prefix: string, py: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}) => {
+    const result = await timed(
+      // The fixture httpd cannot serve: verify runs on the real sources only.
       [
         'node',
         cli,
         'build',
         '--prefix',
         prefix,
-        '--sources',
-        sourcesDir,
-        '--offline',
         '--python',
-        python,
-        '--no-verify',
-        '--no-python-package',
+        py,
+        '--sources',
+        set.sourcesDir,
+        '--offline',
+        ...set.select,
         '--quiet',
-        ...recipeArgs,
-        ...versionArgs,
+        ...(real ? [] : ['--no-verify']),
+        ...extra,
       ],
       {
-        env: { WSGI_HTTPD_CACHE_DIR: cache, CI: '1' },
+        env: { WSGI_HTTPD_CACHE_DIR: store, CI: '1', ...env },
       },
     );
-  for (let run = 1; run <= runs; run++) {
-    const b = await baseline(work, sources);
-    rows.baseline!.push(b.seconds);
-    const cache = join(work, `cache-${run}`);
-    const cold = await build(join(work, `cold-${run}`), cache);
-    const warm = await build(join(work, `warm-${run}`), cache);
-    const noop = await build(join(work, `warm-${run}`), cache);
-    if (!/up to date/.test(noop.output)) throw new Error(`the no-op build did work:\n${noop.output}`);
-    rows.cold!.push(cold.seconds);
-    rows.warm!.push(warm.seconds);
-    rows.noop!.push(noop.seconds);
-    peak = Math.max(peak, cold.peakRssMb ?? 0, warm.peakRssMb ?? 0, noop.peakRssMb ?? 0);
+    peak = Math.max(peak, result.peakRssMb);
+    return result;
+  };
+  const venv = (name: string) => {
+    const dir = join(work, name);
+    const made = spawnSyncOk(python, ['-m', 'venv', '--without-pip', dir]);
+    if (!made) throw new Error(`cannot make the venv ${dir}`);
+    return { dir, python: join(dir, 'bin', 'python') };
+  };
+
+  console.log('peer (mod_wsgi-httpd setup.py + pip install mod_wsgi), serial, no -j ...');
+  const peerRun = await peer(work, set);
+  rows.push({ name: "peer: mod_wsgi-httpd's setup.py, then pip install mod_wsgi", seconds: peerRun.seconds, target: '' });
+
+  console.log('cold ...');
+  const a = venv('venv-a');
+  const cold = await build(a.dir, a.python);
+  rows.push({
+    name: 'cold full default build (verify, Python package) into a new venv',
+    seconds: cold.seconds,
+    target: `<= 0.45 x peer (${(0.45 * peerRun.seconds).toFixed(0)} s)`,
+  });
+
+  const warm = await build(join(work, 'plain'), python);
+  rows.push({ name: 'warm build into a fresh plain prefix', seconds: warm.seconds, target: '<= 1 s' });
+  const b = venv('venv-b');
+  const newVenv = await build(b.dir, b.python);
+  rows.push({ name: 'warm build into a new venv of the same Python', seconds: newVenv.seconds, target: '<= 2 s' });
+  const second = secondPython();
+  if (second) {
+    const s = await build(join(work, 'second-python'), second, ['--no-verify']);
+    rows.push({ name: `a second Python (${second.split('/').at(-3)}): compiles only mod_wsgi`, seconds: s.seconds, target: '<= 20 s' });
+  } else rows.push({ name: 'a second Python', seconds: Number.NaN, target: '<= 20 s', note: 'no pyenv Python 3.10+ other than 3.11 found' });
+  const noop = await build(b.dir, b.python);
+  rows.push({ name: 'no-op', seconds: noop.seconds, target: '<= 0.3 s' });
+
+  const missing = missingRegistryTools();
+  if (missing.length === 0) {
+    const registry = await startRegistry({ dir: join(work, 'registry') });
+    try {
+      const ref = `${registry.host}/bench/stack:cold`;
+      await timed(['node', cli, 'push', '--prefix', a.dir, ref], { env: { WSGI_HTTPD_CACHE_DIR: store } });
+      const c = venv('venv-c');
+      const fromRegistry = await timed(
+        [
+          'node',
+          cli,
+          'build',
+          '--prefix',
+          c.dir,
+          '--python',
+          c.python,
+          ...set.select,
+          '--cache-from',
+          ref,
+          '--quiet',
+          ...(real ? [] : ['--no-verify']),
+        ],
+        {
+          env: { WSGI_HTTPD_CACHE_DIR: join(work, 'empty-store'), CI: '1' },
+        },
+      );
+      peak = Math.max(peak, fromRegistry.peakRssMb);
+      rows.push({ name: 'empty local store to a verified venv, from a loopback registry', seconds: fromRegistry.seconds, target: '<= 5 s' });
+    } finally {
+      await registry.stop();
+    }
+  } else rows.push({ name: 'from a loopback registry', seconds: Number.NaN, target: '<= 5 s', note: `needs ${missing.join(', ')}` });
+
+  console.log('\n| row | seconds | vs peer | target |');
+  console.log('|---|---|---|---|');
+  for (const r of rows)
     console.log(
-      `run ${run}: baseline ${b.seconds.toFixed(1)} s, cold ${cold.seconds.toFixed(1)} s, warm ${warm.seconds.toFixed(2)} s, no-op ${noop.seconds.toFixed(2)} s`,
+      `| ${r.name} | ${Number.isNaN(r.seconds) ? `not run: ${r.note}` : r.seconds.toFixed(2)} | ${Number.isNaN(r.seconds) ? '' : (r.seconds / peerRun.seconds).toFixed(3)} | ${r.target} |`,
     );
-    await rm(cache, { recursive: true, force: true });
-  }
-  const verify = await timed(['node', cli, 'verify', '--prefix', join(work, 'warm-1'), '--json']).catch((e: Error) => ({
-    seconds: NaN,
-    output: e.message,
-  }));
-  const base = stats(rows.baseline!);
-  console.log('\n| row | min s | median s | vs baseline (median) | target |');
-  console.log('|---|---|---|---|---|');
-  const targets: Record<string, string> = { baseline: '', cold: '<= 0.80 x baseline', warm: '<= 3 s', noop: '<= 1 s' };
-  for (const [name, values] of Object.entries(rows)) {
-    const s = stats(values);
-    console.log(`| ${name} | ${s.min.toFixed(2)} | ${s.median.toFixed(2)} | ${(s.median / base.median).toFixed(3)} | ${targets[name]} |`);
-  }
-  console.log(`\npeak RSS of wsgi-toolchain: ${peak.toFixed(0)} MB (target <= 150 MB)`);
-  console.log(
-    `verify on the warm prefix: ${Number.isNaN(verify.seconds) ? `not run: ${verify.output.split('\n')[0]}` : `${verify.seconds.toFixed(2)} s`}`,
-  );
+  console.log(`\npeak RSS of wsgi-toolchain: ${peak.toFixed(0)} MB`);
   await rm(work, { recursive: true, force: true });
+}
+
+function spawnSyncOk(cmd: string, args: string[]): boolean {
+  return spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
 }
 
 await main();

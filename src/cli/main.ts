@@ -2,9 +2,9 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { compareVersionsDescending } from '../recipe/version.js';
-import type { BuildReport } from '../pipeline/run.js';
+import type { BuildReport } from '../pipeline/report.js';
 import { prepareBuild, prerequisiteFailure } from '../pipeline/prepare.js';
-import { upToDateReport } from '../pipeline/run.js';
+import { upToDateReport } from '../pipeline/report.js';
 import { formatDoctor, runDoctor } from '../doctor/doctor.js';
 import { BuildStepError, ExitCode, fromSystemError, ToolchainError, UsageError } from '../errors.js';
 import { formatPlan } from '../pipeline/plan.js';

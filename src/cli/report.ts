@@ -1,4 +1,4 @@
-import type { BuildReport } from '../pipeline/run.js';
+import type { BuildReport } from '../pipeline/report.js';
 
 export function formatReport(report: BuildReport): string {
   if (report.upToDate) return `up to date: ${report.link} -> ${report.root} (nothing to build)`;

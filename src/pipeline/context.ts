@@ -1,4 +1,5 @@
 import type { WriteStream } from 'node:fs';
+import type { PythonInfo } from '../python/types.js';
 import type { Store } from '../store/store.js';
 import type { BuildEvents } from './events.js';
 import type { BuildOptions } from './options.js';
@@ -14,6 +15,8 @@ export interface BuildContext {
   logFile: string;
   events: BuildEvents;
   signal: AbortSignal;
+  /** The Python the build is for (as prepare detected it). */
+  python: PythonInfo;
   /** --sources directories indexed by sha256. */
   sourceIndex?: Map<string, string>;
 }

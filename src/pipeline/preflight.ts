@@ -8,7 +8,7 @@ import { access, lstat, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Check, ToolFacts } from '../doctor/doctor.js';
 import { fromSystemError, PrerequisiteError, type ToolchainError, UsageError } from '../errors.js';
-import { hasLocalCopy, type MissingFile, missingFor, offlineError } from '../fetch/acquire.js';
+import type { MissingFile } from '../fetch/acquire.js';
 import { indexSourceDirs } from '../fetch/sources.js';
 import type { PrefixState } from '../install/prefix.js';
 import { foreignInstallation, packagePython } from '../python-package/install.js';
@@ -178,6 +178,8 @@ async function offlineSources(plan: Plan, options: BuildOptions, stored: Readonl
   const toBuild = plan.components.filter((c) => !stored.has(c.name));
   if (toBuild.length === 0) return undefined;
   const sourceIndex = options.sourcesDirs.length > 0 ? await indexSourceDirs(options.sourcesDirs) : undefined;
+  // Loaded here, not at start-up: it brings the HTTP client, which a no-op never needs.
+  const { hasLocalCopy, missingFor, offlineError } = await import('../fetch/acquire.js');
   const missing: MissingFile[] = [];
   for (const c of toBuild) {
     const found = await hasLocalCopy({

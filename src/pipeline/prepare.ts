@@ -12,7 +12,9 @@ import { prefixLayout } from '../install/layout.js';
 import { inspectPrefix, type PrefixState } from '../install/prefix.js';
 import { detectPython } from '../python/detect.js';
 import type { PythonInfo } from '../python/types.js';
-import { type ImportedArchive, importArchive } from '../store/archive.js';
+import type { ImportedArchive } from '../store/archive.js';
+import type { Lock } from '../resolve/lock.js';
+import { availableParallelism } from 'node:os';
 import { type BuildPlatform, hostLibc, type PythonIdentity, pythonIdentity } from '../store/keys.js';
 import { Store, storeRoot } from '../store/store.js';
 import { lockFor } from './lock-stage.js';
@@ -54,9 +56,11 @@ export async function prepareBuild(options: BuildOptions): Promise<Prepared> {
   const store = new Store(cacheDir);
   const buildRoot = resolvePath(options.buildRoot ?? options.env.WSGI_HTTPD_BUILD_DIR ?? join(cacheDir, 'build'));
   const python = await detectPython({ python: options.python, prefix, env: options.env });
+  const quick = await upToDateWithoutProbing(options, { prefix, state, store, cacheDir, buildRoot, python });
+  if (quick) return quick;
   // An archive is checked file by file and its layers enter the store before anything else: even when the prefix
   // turns out to be up to date, the archive was read.
-  const archive = options.fromArchive ? await importArchive(options.fromArchive, store, python) : undefined;
+  const archive = options.fromArchive ? await (await import('../store/archive.js')).importArchive(options.fromArchive, store, python) : undefined;
   const doctor = await runDoctor({
     python,
     prefix,
@@ -95,6 +99,72 @@ export async function prepareBuild(options: BuildOptions): Promise<Prepared> {
   const blockers = checks.filter((c) => c.status === 'fail' && !(nothingToCompile && buildOnly.has(c.id)));
   if (!upToDate) blockers.push(...(await preflight({ plan, options, python, state, stored, facts })));
   return { plan, state, python, facts, checks, blockers, upToDate, untested, store, stored, archive };
+}
+
+/**
+ * The no-op fast path: when the prefix's live build was made with this machine's toolchain, the plan can be made
+ * with the facts that build recorded (compiler, platform, features) instead of probing the compiler and headers again
+ * (most of a no-op's time). If that plan is exactly the live stack, nothing is to be done; otherwise the full prepare
+ * runs with fresh probes. (A compiler upgraded since then is noticed by the next real build, or by --force.)
+ */
+async function upToDateWithoutProbing(
+  options: BuildOptions,
+  at: { prefix: string; state: PrefixState; store: Store; cacheDir: string; buildRoot: string; python: PythonInfo },
+): Promise<Prepared | undefined> {
+  const live = at.state.liveManifest;
+  if (options.force || options.fromArchive || !live || !Array.isArray(live.layers)) return undefined;
+  const facts = factsOf(live.lock);
+  let planned: Awaited<ReturnType<typeof lockFor>>;
+  try {
+    planned = await lockFor(options, at.python, facts, undefined);
+  } catch {
+    return undefined; // whatever is wrong, the full prepare says it properly
+  }
+  const plan = makePlan(planned.lock, {
+    prefix: at.prefix,
+    cacheDir: at.cacheDir,
+    buildRoot: at.buildRoot,
+    jobs: options.jobs ?? facts.nproc,
+    mirrors: options.mirrors,
+    verify: options.verify,
+    withManual: options.withManual ?? false,
+    machine: { platform: planned.lock.platform, libc: hostLibc(), compiler: planned.lock.compiler },
+    python: { identity: pythonIdentity(at.python), buildExecutable: at.python.baseExecutable ?? at.python.realExecutable },
+  });
+  if (plan.key !== live.key || plan.layout.stackId !== at.state.liveStackId || !(await stackIntact(plan))) return undefined;
+  const stored = new Set(plan.components.map((c) => c.name));
+  return {
+    plan,
+    state: at.state,
+    python: at.python,
+    facts,
+    checks: [],
+    blockers: [],
+    upToDate: true,
+    untested: planned.untested,
+    store: at.store,
+    stored,
+  };
+}
+
+/** Tool facts as a lock records them (what decides the lock's features and compiler identity). */
+function factsOf(lock: Lock): ToolFacts {
+  return {
+    platform: lock.platform,
+    cc: lock.compiler.cc,
+    ccCommand: [lock.compiler.cc],
+    ccVersion: lock.compiler.version,
+    make: null,
+    perl: null,
+    headersChecked: true,
+    hasOpensslHeaders: lock.features.ssl,
+    hasZlibHeaders: lock.features.zlib,
+    hasExpatHeaders: !lock.features.expat,
+    freeDiskBytes: null,
+    buildDirFreeBytes: null,
+    buildDir: '',
+    nproc: availableParallelism(),
+  };
 }
 
 /** The one error a build stops with before downloading anything when a hard prerequisite is missing. */

@@ -12,7 +12,6 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { layOutDropIn } from '../install/dropin.js';
-import { readPythonInfo } from '../python/detect.js';
 import type { PythonInfo } from '../python/types.js';
 import {
   type ApxsSource,
@@ -56,7 +55,7 @@ export interface PreparedPackage {
 
 export async function preparePythonPackage(ctx: BuildContext): Promise<PreparedPackage> {
   const { plan, options, log } = ctx;
-  const python = await readPythonInfo(plan.lock.python.executable, '--python');
+  const { python } = ctx;
   const treeDir = plan.layout.packageDir;
   const record = await readPackageRecord(treeDir);
   await completePackageTree(treeDir, record, {
@@ -141,11 +140,9 @@ export async function activatePythonPackage(ctx: BuildContext, prepared: Prepare
  * so a later plain `pip install mod_wsgi` there builds against our httpd. A real mod_wsgi-httpd already there wins:
  * that is reported, not overwritten.
  */
-export async function layOutVenvDropIn(plan: Plan): Promise<string> {
+export async function layOutVenvDropIn(plan: Plan, python: PythonInfo): Promise<string> {
   if (pythonPackageTarget(plan) !== 'venv' || plan.lock.systemApache) return 'not a virtualenv prefix of our own httpd';
-  let python: PythonInfo;
   try {
-    python = await readPythonInfo(plan.lock.python.executable, 'prefix venv');
     await layOutDropIn({ venv: plan.layout.prefix, root: plan.layout.link, python });
     return `mod_wsgi-apxs and mod_wsgi_packages.httpd point at ${plan.layout.link}`;
   } catch (error) {

@@ -25,56 +25,17 @@ import { buildLayers } from './build-layers.js';
 import type { BuildContext } from './context.js';
 import { BuildEvents, type StackStep } from './events.js';
 import type { BuildOptions } from './options.js';
-import type { Plan } from './plan.js';
 import { type Prepared, stackIntact } from './prepare.js';
 import { activatePythonPackage, layOutVenvDropIn, packageComponent, preparePythonPackage, pythonPackageTarget } from './python-package.js';
 import { settleRunningSteps } from './run-step.js';
+import { type BuildReport, type LayerReport, upToDateReport } from './report.js';
+
+export type { BuildReport, LayerReport };
+export { upToDateReport };
 import { fetchSources } from './sources.js';
 import { pullLayers, pushAfterBuild } from './remote-cache.js';
 import { pythonIdentity } from '../store/keys.js';
 import { verifyStack } from './verify-stack.js';
-
-export interface LayerReport {
-  component: string;
-  version: string;
-  key: string;
-  /** "built" in this build, or "store" (nothing compiled). */
-  origin: 'built' | 'store';
-  seconds: number;
-}
-
-export interface BuildReport {
-  prefix: string;
-  root: string;
-  link: string;
-  lockFile: string;
-  logFile: string;
-  upToDate: boolean;
-  /** The stack key and its layers, in order. */
-  stack: string;
-  layers: LayerReport[];
-  totalSeconds: number;
-  verify?: VerifyResult;
-  /** --httpd system: the Apache the module was built for and is served by. */
-  systemApache?: { apxs: string; httpd: string; version: string };
-}
-
-/** What a build reports when the prefix already holds exactly this plan's result (and the base of every report). */
-export function upToDateReport(plan: Plan): BuildReport {
-  const { layout } = plan;
-  return {
-    prefix: layout.prefix,
-    root: layout.root,
-    link: layout.link,
-    lockFile: layout.lockFile,
-    logFile: join(layout.logsDir, 'build.log'),
-    upToDate: true,
-    stack: plan.key,
-    layers: plan.components.map((c) => ({ component: c.name, version: c.version, key: c.layerKey, origin: 'store', seconds: 0 })),
-    totalSeconds: 0,
-    systemApache: plan.lock.systemApache,
-  };
-}
 
 type RunContext = BuildContext & { abort: (reason: unknown) => void; lastIntegrityError?: LayerIntegrityError };
 
@@ -218,6 +179,7 @@ export async function runBuild(prepared: Prepared, options: BuildOptions, events
     log,
     logFile,
     events,
+    python: prepared.python,
     signal: controller.signal,
     abort: (reason) => {
       if (!controller.signal.aborted) controller.abort(reason);
@@ -286,14 +248,14 @@ export async function runBuild(prepared: Prepared, options: BuildOptions, events
       await step(
         ctx,
         'drop-in',
-        () => layOutVenvDropIn(plan),
+        () => layOutVenvDropIn(plan, ctx.python),
         (text) => text,
       );
     const stack: StackRecord = { key: plan.key, layers: manifest.layers, createdAt: manifest.createdAt };
     await store.writeStack(stack);
     await store.recordUse(await realPrefix(layout.prefix), stack);
     succeeded = true;
-    await pushAfterBuild(ctx, layers, prepared.python ? pythonIdentity(prepared.python) : undefined);
+    await pushAfterBuild(ctx, layers, pythonIdentity(prepared.python));
   } catch (error) {
     // Stop components still building beside the one that failed, and let them finish failing first.
     ctx.abort(error);
