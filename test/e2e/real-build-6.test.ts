@@ -11,6 +11,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
+import { missingRegistryTools, startRegistry } from '../helpers/registry.js';
 import { python, registerRealStack } from './real-stack.js';
 
 const { real, world } = registerRealStack({
@@ -136,3 +137,50 @@ real('cache list shows every layer and stack; prune --dry-run removes nothing; p
   const again = await runCli(['build', '--prefix', world.prefix, '--python', python, ...world.buildArgs], { env: world.env() });
   t.regex(again.stdout, /^up to date: /m);
 });
+
+real('pack, then --from-archive into a new venv with an empty store: nothing compiled, the new venv is the Python home, verify passes', async (t) => {
+  const archive = join(world.work, 'stack.tar');
+  const packed = await runCli(['pack', '--prefix', world.prefix, '--output', archive], { env: world.env() });
+  t.is(packed.code, 0, packed.stderr);
+  const target = join(world.work, 'venv-from-archive');
+  execFileSync(python, ['-m', 'venv', '--without-pip', target]);
+  const result = await runCli(['build', '--from-archive', archive, '--prefix', target, '--python', join(target, 'bin', 'python'), '--plain'], {
+    env: { ...world.env(), WSGI_HTTPD_CACHE_DIR: join(world.work, 'empty-store-archive') },
+  });
+  t.is(result.code, 0, result.stderr + result.stdout);
+  t.deepEqual(compiled(result.stdout), []);
+  t.regex(result.stdout, /Verified: GET http:\/\/127\.0\.0\.1:\d+\/ -> 200/);
+  const config = execFileSync(join(target, 'bin', 'mod_wsgi-express'), ['module-config']).toString();
+  t.true(config.includes(`WSGIPythonHome "${target}"`), config);
+});
+
+const registryMissing = missingRegistryTools();
+(registryMissing.length === 0 ? real : process.env.CI ? real : test.serial.skip)(
+  'push to a loopback registry, then a new venv with an empty store from --cache-from: nothing compiled, verify passes',
+  async (t) => {
+    if (registryMissing.length > 0) return t.fail(`needs ${registryMissing.join(', ')}`);
+    const registry = await startRegistry({ dir: join(world.work, 'registry') });
+    try {
+      const ref = `${registry.host}/wsgi-httpd/stack:tested`;
+      const pushed = await runCli(['push', '--prefix', world.prefix, ref], { env: world.env() });
+      t.is(pushed.code, 0, pushed.stderr);
+      t.regex(pushed.stdout, /^5 of 5 layers uploaded/m);
+      const venv = join(world.work, 'venv-from-registry');
+      execFileSync(python, ['-m', 'venv', '--without-pip', venv]);
+      const started = Date.now();
+      const result = await runCli(
+        ['build', '--prefix', venv, '--python', join(venv, 'bin', 'python'), ...world.buildArgs, '--cache-from', ref, '--plain'],
+        {
+          env: { ...world.env(), WSGI_HTTPD_CACHE_DIR: join(world.work, 'empty-store-registry') },
+        },
+      );
+      t.is(result.code, 0, result.stderr + result.stdout);
+      t.log(`an empty store to a verified venv from the registry: ${((Date.now() - started) / 1000).toFixed(1)} s (CLI from TypeScript source)`);
+      t.deepEqual(compiled(result.stdout), []);
+      t.is((result.stdout.match(/pulled from /g) ?? []).length, 5);
+      t.regex(result.stdout, /Verified: GET http:\/\/127\.0\.0\.1:\d+\/ -> 200/);
+    } finally {
+      await registry.stop();
+    }
+  },
+);
