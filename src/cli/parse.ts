@@ -82,7 +82,9 @@ async function ownersOf(name: string, args: string[], commands: readonly Command
 }
 
 async function rejectForeign(raw: string, name: string, command: Command, args: string[], commands: readonly Command[], env: NodeJS.ProcessEnv) {
-  const owners = raw.startsWith('--') ? await ownersOf(name, args, commands, env) : [];
+  const owners = raw.startsWith('--')
+    ? await ownersOf(name, args, commands, env)
+    : commands.filter((c) => Object.values(staticOptions(c)).some((o) => o.short === name)).map((c) => c.name);
   const named = owners.length > 4 ? `${owners.slice(0, 3).join(', ')} and ${owners.length - 3} more` : owners.join(', ');
   const where = owners.length ? ` (it is an option of ${named})` : '';
   return new UsageError(

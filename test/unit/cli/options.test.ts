@@ -52,6 +52,8 @@ test('an option of other commands says which ones take it', async (t) => {
   const error = await t.throwsAsync(parseWithFlags(command('info'), ['--jobs', '3'], [], commands, {}), { instanceOf: UsageError });
   t.is(error.message, 'info has no option --jobs (it is an option of build, lock, fetch)');
   t.is(error.hint, "run 'wsgi-toolchain help info' for its options");
+  const short = await t.throwsAsync(parseWithFlags(command('info'), ['-j', '3'], [], commands, {}));
+  t.is(short.message, 'info has no option -j (it is an option of build, lock, fetch)');
   const unknown = await t.throwsAsync(parseWithFlags(command('build'), ['--frobnicate'], [], commands, {}));
   t.is(unknown.message, 'unknown option --frobnicate for build');
 });
