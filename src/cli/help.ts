@@ -1,58 +1,112 @@
-export const mainHelp = `wsgi-toolchain: build Apache httpd + APR + APR-util + PCRE2 + mod_wsgi from verified sources into a prefix
+/** Help text, generated from the command objects: the main help lists them, `help CMD` shows one in full. */
+import { ExitCode, type ExitCodeName } from '../errors.js';
+import { toolVersion } from '../version.js';
+import type { Command, ComponentFlag, OptionSpec, OptionTable } from './command.js';
+import { componentOptionTable } from './component-flags.js';
 
-Usage: wsgi-toolchain <command> [options]
+const width = 118;
+const optionColumn = 28;
 
-Commands
-  build      resolve, download, verify, build, install and check the whole stack
-  verify     start the installed httpd with mod_wsgi on 127.0.0.1 and check it serves a WSGI app
-  doctor     check compiler, make, perl, Python headers and libpython, expat, OpenSSL, disk
-  lock       resolve versions and write ${'wsgi-toolchain.lock.json'} without building
-  list       versions each recipe offers (* marks the default)
-  cache      "cache list" shows cached builds; "cache prune [--keep N]" removes all but the N most recently used
-  info       what is installed in a prefix: versions, Python, features, flags, size, build date, lock (--json)
-  uninstall  remove exactly what the tool installed in a prefix; other files stay (--dry-run, --json)
-  pack       write the live build of --prefix to one archive (--output FILE.tar.gz) for build --from-archive
-  fetch      download + verify every source a build needs into --dest DIR (mirror layout) for --sources/--mirror, offline
-  serve      run mod_wsgi-express start-server on the prefix's httpd: serve [--prefix P] TARGET [express options...]
+/** What each exit code means; typed by ExitCode's names, so a new code cannot be left out of the help. */
+const exitCodeMeanings: Record<ExitCodeName, string> = {
+  ok: 'ok',
+  failure: 'failure',
+  usage: 'usage or recipe error',
+  prerequisite: 'missing prerequisite',
+  download: 'download failed',
+  checksum: 'checksum mismatch or unsafe archive',
+  build: 'build step failed',
+  verify: 'verify failed',
+  locked: 'prefix locked by another build',
+  filesystem: 'file system error (disk full, read-only, permission denied)',
+  interrupted: 'interrupted',
+  internal: 'internal error (a bug)',
+};
 
-Build options
-  --prefix DIR           where to install (a virtualenv or any directory); default $WSGI_HTTPD_PREFIX or $VIRTUAL_ENV
-  --python PATH          the Python to build mod_wsgi for (else WSGI_HTTPD_PYTHON, PYTHON, the prefix venv,
-                         VIRTUAL_ENV, python3 on PATH)
-  --httpd V --apr V --apr-util V --pcre2 V --mod-wsgi V --expat V
-                         exact versions or semver ranges ("~2.4.66", ">=10.44")
-  --tested               choose the versions this project's CI builds on every run (default: the newest pinned)
-  --lock FILE            build exactly the set in a lock file
-  --from-archive FILE    install the build in an archive from 'pack' (checked file by file; no compiler needed)
-  --recipes DIR          overlay recipes (add versions, override URLs or sha256); repeatable
-  --mirror URL           http(s):// or file:// mirror in upstream layout, tried first; repeatable
-  --sources DIR          directory of tarballs, found by sha256 whatever their names; repeatable
-  --offline              never open a connection; list missing files instead
-  --verify-signatures    also check the Apache .asc signatures (httpd, apr, apr-util) against pinned keys (needs gpgv)
-  --dest DIR             (fetch) where to write the sources, as DIR/<component>/<file>
-  --jobs N, -j N         parallel compile jobs (default: available cores)
-  --with-ssl | --without-ssl      mod_ssl required / skipped (default: when OpenSSL headers exist)
-  --with-expat | --without-expat  build expat / use the system's (default: build when headers are missing)
-  --no-verify            skip the final serve-a-request check
-  --no-python-package    do not install the mod_wsgi Python package (mod_wsgi-express, Django's runmodwsgi)
-  --dry-run              print the plan (every step, URL, sha256, command line) and change nothing
-  --json                 machine-readable output (plan with --dry-run, report otherwise)
-  --force                rebuild even when the prefix is up to date
-  --keep-build-dir       keep sources and objects after the build (for debugging)
-  --wait SECONDS         wait for another build of the same prefix instead of failing
-  --cc-launcher CMD      compiler launcher such as ccache or sccache
-  --plain                plain timestamped lines even in a terminal
-  --quiet, -q            no progress output
+function wrap(text: string, indent: number, first = width - indent): string[] {
+  const lines: string[] = [];
+  let line = '';
+  let room = first;
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line && line.length + 1 + word.length > room) {
+      lines.push(line);
+      line = word;
+      room = width - indent;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines.map((l, i) => (i === 0 ? l : `${' '.repeat(indent)}${l}`));
+}
 
-Examples
-  wsgi-toolchain build --prefix ./venv
-  wsgi-toolchain build --prefix /opt/web --httpd 2.4.68 --apr 1.7.5 --sources ~/tarballs --offline
-  wsgi-toolchain build --prefix ./venv --dry-run
-  wsgi-toolchain lock --prefix ./venv --mod-wsgi 5.0.2 --output ci.lock.json && wsgi-toolchain build --prefix /srv --lock ci.lock.json
-  wsgi-toolchain verify --prefix ./venv
-  wsgi-toolchain info --prefix ./venv --json
-  wsgi-toolchain uninstall --prefix ./venv --dry-run && wsgi-toolchain uninstall --prefix ./venv
+/** "  -j, --jobs N" / "      --prefix DIR" followed by the help, wrapped under itself. */
+function optionLine(name: string, spec: Pick<OptionSpec, 'short' | 'value' | 'help'>, valueOverride?: string): string {
+  const value = valueOverride ?? spec.value;
+  const left = `  ${spec.short ? `-${spec.short}, ` : '    '}--${name}${value ? ` ${value}` : ''}`;
+  if (left.length + 2 > optionColumn)
+    return [left, ...wrap(spec.help, optionColumn).map((l) => `${' '.repeat(optionColumn)}${l.trimStart()}`)].join('\n');
+  return `${left.padEnd(optionColumn)}${wrap(spec.help, optionColumn).join('\n')}`;
+}
 
-Exit codes: 0 ok, 1 failure, 2 usage/recipe error, 3 missing prerequisite, 4 download failed, 5 checksum or unsafe
-archive, 6 build step failed, 7 verify failed, 8 prefix locked by another build, 130 interrupted, 70 internal error.
-`;
+function optionLines(table: OptionTable): string[] {
+  return Object.entries(table).map(([name, spec]) => optionLine(name, spec));
+}
+
+function componentLines(flags: ComponentFlag[]): string[] {
+  const lines = optionLines(componentOptionTable(flags));
+  if (flags.some((f) => f.component === 'httpd'))
+    lines.push(
+      optionLine(
+        'httpd',
+        { help: "use the system's Apache (its apxs: --apxs, else apxs or apxs2 on PATH) and build only mod_wsgi for it" },
+        'system',
+      ),
+    );
+  return lines;
+}
+
+export function commandHelp(command: Command, flags: ComponentFlag[] = []): string {
+  const out = [`wsgi-toolchain ${command.name}: ${command.summary}`, ''];
+  command.usage.forEach((u, i) => out.push(`${i === 0 ? 'Usage: ' : '       '}wsgi-toolchain ${u}`));
+  if (command.description) for (const paragraph of command.description.split('\n\n')) out.push('', ...wrap(paragraph, 0));
+  if (command.componentVersions) {
+    out.push('', 'Component versions (a flag per recipe, --recipes DIR adds some; exact or a range like ~2.4.66; `list` shows all)');
+    out.push(...(flags.length ? componentLines(flags) : ['  (no recipes loaded)']));
+  }
+  for (const group of command.groups) {
+    if (!Object.keys(group.options).length) continue;
+    out.push('', group.title, ...optionLines(group.options));
+  }
+  out.push('', 'Help', optionLine('help', { short: 'h', help: 'this help (also: wsgi-toolchain help COMMAND)' }));
+  if (command.examples.length) out.push('', 'Examples', ...command.examples.map((e) => `  ${e}`));
+  return `${out.join('\n')}\n`;
+}
+
+export function exitCodesLine(): string {
+  const codes = (Object.entries(ExitCode) as [ExitCodeName, number][]).sort((a, b) => a[1] - b[1]);
+  return wrap(`Exit codes: ${codes.map(([name, code]) => `${code} ${exitCodeMeanings[name]}`).join(', ')}.`, 0).join('\n');
+}
+
+export function mainHelp(commands: readonly Command[]): string {
+  const nameWidth = Math.max(...commands.map((c) => c.name.length)) + 2;
+  const out = [
+    `wsgi-toolchain ${toolVersion}: build Apache httpd + APR + APR-util + PCRE2 + mod_wsgi from verified sources into a prefix`,
+    '',
+    'Usage: wsgi-toolchain <command> [options]',
+    '       wsgi-toolchain help <command>    (the same as: wsgi-toolchain <command> --help)',
+    '',
+    'Commands',
+    ...commands.map((c) => `  ${c.name.padEnd(nameWidth)}${wrap(c.summary, nameWidth + 2).join('\n')}`),
+    '',
+    'Options',
+    optionLine('help', { short: 'h', help: "this help; with a command, that command's help" }),
+    optionLine('version', { short: 'V', help: 'print the version' }),
+    '',
+    'Examples',
+    '  wsgi-toolchain build --prefix ./venv',
+    '  wsgi-toolchain build --prefix ./venv --dry-run',
+    '  wsgi-toolchain help build',
+    '',
+    exitCodesLine(),
+  ];
+  return `${out.join('\n')}\n`;
+}

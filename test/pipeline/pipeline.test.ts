@@ -129,7 +129,7 @@ test.serial('bad input gets one error line naming the problem and the fix', asyn
       2,
       /--python=\/nonexistent\/python is not a Python interpreter/,
     ],
-    [['build', '--prefix', join(work, 'x'), '--frobnicate'], 2, /Unknown option '--frobnicate'.*\(fix: run 'wsgi-toolchain --help'/],
+    [['build', '--prefix', join(work, 'x'), '--frobnicate'], 2, /unknown option --frobnicate for build \(fix: run 'wsgi-toolchain help build'/],
     [['build', '--prefix', join(work, 'x'), '--lock', join(work, 'missing.lock.json')], 2, /cannot read lock file/],
     [['explode'], 2, /unknown command "explode"/],
   ];

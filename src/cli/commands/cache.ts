@@ -1,8 +1,9 @@
+import { ExitCode } from '../../errors.js';
+import type { LayerUse } from '../../store/prune.js';
 import { formatBytes } from '../../util/format.js';
-import { ExitCode, UsageError } from '../../errors.js';
-import { listStore, type LayerUse, pruneStore } from '../../store/prune.js';
-import { Store, storeRoot } from '../../store/store.js';
-import type { ParsedFlags } from '../args.js';
+import { wholeNumber } from '../build-options.js';
+import { defineCommand, optionGroup } from '../command.js';
+import { cacheDirOption, dryRunOption, jsonOption } from '../options.js';
 
 const print = (text: string) => process.stdout.write(`${text}\n`);
 
@@ -11,11 +12,28 @@ function layerLine(l: LayerUse): string {
   return `  ${l.component.padEnd(9)} ${l.version.padEnd(8)} ${l.key.slice(0, 12)}  ${formatBytes(l.diskBytes).padStart(9)}  last used ${l.lastUsed.slice(0, 19).replace('T', ' ')}  ${used}`;
 }
 
-/** `wsgi-toolchain cache list | cache prune [--keep N] [--dry-run] [--json]` */
-export async function cacheCommand(values: ParsedFlags, action: string | undefined): Promise<number> {
-  const store = new Store(await storeRoot({ cacheDir: values['cache-dir'], env: process.env }));
-  switch (action) {
-    case 'list': {
+export const cacheCommand = defineCommand({
+  name: 'cache',
+  summary: 'the store of built layers: "cache list" shows them, "cache prune" removes those no live prefix uses',
+  usage: ['cache list [--json]', 'cache prune [--keep N] [--dry-run] [--json]'],
+  operand: { name: 'ACTION', required: true, choices: ['list', 'prune'] },
+  groups: [
+    optionGroup('Options', {
+      ...cacheDirOption,
+      keep: {
+        type: 'string',
+        value: 'N',
+        help: 'prune: also keep the N most recently used unused layers of each component (default 0)',
+      },
+      'dry-run': { ...dryRunOption['dry-run'], help: 'prune: list what would be removed and remove nothing' },
+      ...jsonOption,
+    }),
+  ],
+  examples: ['wsgi-toolchain cache list', 'wsgi-toolchain cache prune --keep 1 --dry-run'],
+  async run({ values, positionals }) {
+    const [{ listStore, pruneStore }, { Store, storeRoot }] = await Promise.all([import('../../store/prune.js'), import('../../store/store.js')]);
+    const store = new Store(await storeRoot({ cacheDir: values['cache-dir'], env: process.env }));
+    if (positionals[0] === 'list') {
       const listing = await listStore(store);
       if (values.json) print(JSON.stringify(listing, null, 2));
       else {
@@ -30,25 +48,16 @@ export async function cacheCommand(values: ParsedFlags, action: string | undefin
       }
       return ExitCode.ok;
     }
-    case 'prune': {
-      const keep = values.keep === undefined ? 0 : Number(values.keep);
-      if (!Number.isInteger(keep) || keep < 0)
-        throw new UsageError(
-          `--keep ${values.keep} is not a whole number`,
-          'pass --keep N: how many unused layers of each component to keep besides those in use',
-        );
-      const result = await pruneStore(store, { keep, dryRun: values['dry-run'] ?? false });
-      if (values.json) print(JSON.stringify(result, null, 2));
-      else {
-        const verb = result.dryRun ? 'would remove' : 'removed';
-        print(
-          `${verb} ${result.removed.length} layer(s) (${formatBytes(result.freedBytes)}); kept ${result.kept.length} (every layer a live prefix uses${keep ? `, and the ${keep} most recently used unused one(s) of each component` : ''})`,
-        );
-        for (const l of result.removed) print(layerLine(l));
-      }
-      return ExitCode.ok;
+    const keep = wholeNumber(values.keep, '--keep') ?? 0;
+    const result = await pruneStore(store, { keep, dryRun: values['dry-run'] ?? false });
+    if (values.json) print(JSON.stringify(result, null, 2));
+    else {
+      const verb = result.dryRun ? 'would remove' : 'removed';
+      print(
+        `${verb} ${result.removed.length} layer(s) (${formatBytes(result.freedBytes)}); kept ${result.kept.length} (every layer a live prefix uses${keep ? `, and the ${keep} most recently used unused one(s) of each component` : ''})`,
+      );
+      for (const l of result.removed) print(layerLine(l));
     }
-    default:
-      throw new UsageError(`unknown cache action "${action ?? ''}"`, 'use: wsgi-toolchain cache list | cache prune [--keep N] [--dry-run]');
-  }
-}
+    return ExitCode.ok;
+  },
+});

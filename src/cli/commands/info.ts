@@ -1,6 +1,9 @@
-import { UsageError, ExitCode } from '../../errors.js';
+import { ExitCode, UsageError } from '../../errors.js';
 import { describePrefix, type PrefixInfo } from '../../install/info.js';
-import { defaultPrefix, type ParsedFlags } from '../args.js';
+import { defaultPrefix } from '../build-options.js';
+import { defineCommand, optionGroup } from '../command.js';
+import { jsonOption, prefixOption } from '../options.js';
+import { out } from '../output.js';
 
 /** 532 B, 14.2 KiB, 48.0 MiB, 1.2 GiB. */
 export function formatSize(bytes: number): string {
@@ -13,8 +16,6 @@ export function formatSize(bytes: number): string {
   }
   return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
-
-const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 
 export function formatInfo(info: PrefixInfo): string {
   const yes = (b: boolean) => (b ? 'yes' : 'no');
@@ -45,11 +46,18 @@ export function formatInfo(info: PrefixInfo): string {
   return lines.join('\n');
 }
 
-/** `wsgi-toolchain info --prefix P [--json]`: what is installed there, read from the manifest; changes nothing. */
-export async function infoCommand(values: ParsedFlags): Promise<number> {
-  const prefix = values.prefix ?? defaultPrefix(process.env);
-  if (!prefix) throw new UsageError('no --prefix given', 'pass --prefix DIR of a wsgi-toolchain build, or set WSGI_HTTPD_PREFIX');
-  const info = await describePrefix(prefix);
-  out(values.json ? JSON.stringify(info, null, 2) : formatInfo(info));
-  return ExitCode.ok;
-}
+export const infoCommand = defineCommand({
+  name: 'info',
+  summary: 'what a prefix holds: versions, Python, features, configure flags, size, build date, lock and log',
+  usage: ['info [--prefix DIR] [--json]'],
+  description: 'Read from the build manifest; changes nothing.',
+  groups: [optionGroup('Options', { ...prefixOption, json: { ...jsonOption.json, help: 'everything, as JSON (paths, layers, flags, sizes)' } })],
+  examples: ['wsgi-toolchain info --prefix ./venv', 'wsgi-toolchain info --prefix ./venv --json'],
+  async run({ values }) {
+    const prefix = values.prefix ?? defaultPrefix(process.env);
+    if (!prefix) throw new UsageError('no --prefix given', 'pass --prefix DIR of a wsgi-toolchain build, or set WSGI_HTTPD_PREFIX');
+    const info = await describePrefix(prefix);
+    out(values.json ? JSON.stringify(info, null, 2) : formatInfo(info));
+    return ExitCode.ok;
+  },
+});

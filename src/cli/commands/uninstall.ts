@@ -1,9 +1,10 @@
-import { UsageError, ExitCode } from '../../errors.js';
-import { uninstallPrefix, type UninstallResult } from '../../install/uninstall.js';
+import { ExitCode, UsageError } from '../../errors.js';
+import { type UninstallResult, uninstallPrefix } from '../../install/uninstall.js';
+import { defaultPrefix, wholeNumber } from '../build-options.js';
+import { defineCommand, optionGroup } from '../command.js';
+import { cacheDirOption, dryRunOption, jsonOption, prefixOption, waitOption } from '../options.js';
+import { out } from '../output.js';
 import { formatSize } from './info.js';
-import { defaultPrefix, type ParsedFlags } from '../args.js';
-
-const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 
 export function formatUninstall(result: UninstallResult): string {
   const verb = result.dryRun ? 'would remove' : 'removed';
@@ -17,17 +18,30 @@ export function formatUninstall(result: UninstallResult): string {
   return lines.join('\n');
 }
 
-/** `wsgi-toolchain uninstall --prefix P [--dry-run] [--json]`: removes exactly what the tool installed there. */
-export async function uninstallCommand(values: ParsedFlags): Promise<number> {
-  const prefix = values.prefix ?? defaultPrefix(process.env);
-  if (!prefix) throw new UsageError('no --prefix given', 'pass --prefix DIR of a wsgi-toolchain build, or set WSGI_HTTPD_PREFIX');
-  let waitSeconds = 0;
-  if (values.wait !== undefined) {
-    waitSeconds = Number(values.wait);
-    if (!Number.isInteger(waitSeconds) || waitSeconds < 0)
-      throw new UsageError(`--wait ${values.wait} is not a whole number`, 'pass --wait a number such as 30');
-  }
-  const result = await uninstallPrefix(prefix, { cacheDir: values['cache-dir'], waitSeconds, dryRun: values['dry-run'] ?? false, env: process.env });
-  out(values.json ? JSON.stringify(result, null, 2) : formatUninstall(result));
-  return ExitCode.ok;
-}
+export const uninstallCommand = defineCommand({
+  name: 'uninstall',
+  summary: 'remove exactly what the tool installed in a prefix; every other file stays',
+  usage: ['uninstall [--prefix DIR] [--dry-run] [--json]'],
+  groups: [
+    optionGroup('Options', {
+      ...prefixOption,
+      'dry-run': { ...dryRunOption['dry-run'], help: 'list what would be removed and change nothing' },
+      ...waitOption,
+      ...cacheDirOption,
+      ...jsonOption,
+    }),
+  ],
+  examples: ['wsgi-toolchain uninstall --prefix ./venv --dry-run', 'wsgi-toolchain uninstall --prefix ./venv'],
+  async run({ values }) {
+    const prefix = values.prefix ?? defaultPrefix(process.env);
+    if (!prefix) throw new UsageError('no --prefix given', 'pass --prefix DIR of a wsgi-toolchain build, or set WSGI_HTTPD_PREFIX');
+    const result = await uninstallPrefix(prefix, {
+      cacheDir: values['cache-dir'],
+      waitSeconds: wholeNumber(values.wait, '--wait') ?? 0,
+      dryRun: values['dry-run'] ?? false,
+      env: process.env,
+    });
+    out(values.json ? JSON.stringify(result, null, 2) : formatUninstall(result));
+    return ExitCode.ok;
+  },
+});

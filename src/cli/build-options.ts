@@ -1,73 +1,35 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+/** From the parsed options of build, lock and fetch to the pipeline's BuildOptions. */
+import { isAbsolute, resolve as resolvePath } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { UsageError } from '../errors.js';
 import type { BuildOptions } from '../pipeline/options.js';
 import { defaultBuildOptions } from '../pipeline/options.js';
-import type { ComponentName } from '../recipe/types.js';
+import type { ComponentRequest, GroupValues, OptionGroup } from './command.js';
+import type { buildingGroup, fromArchiveOption, prefixOption, progressGroup, registryGroup, selectionGroup, sourcesGroup } from './options.js';
 
-export const versionFlags: Record<string, ComponentName> = {
-  httpd: 'httpd',
-  apr: 'apr',
-  'apr-util': 'apr-util',
-  pcre2: 'pcre2',
-  'mod-wsgi': 'mod_wsgi',
-  expat: 'expat',
-};
+/** Every option buildOptionsFrom reads; lock and fetch have a subset (the rest are then simply absent). */
+export type BuildValues = GroupValues<
+  [
+    OptionGroup<typeof prefixOption>,
+    typeof selectionGroup,
+    typeof sourcesGroup,
+    typeof buildingGroup,
+    typeof progressGroup,
+    typeof registryGroup,
+    OptionGroup<typeof fromArchiveOption>,
+  ]
+>;
 
-const buildFlags = {
-  prefix: { type: 'string' },
-  python: { type: 'string' },
-  ...Object.fromEntries(Object.keys(versionFlags).map((f) => [f, { type: 'string' }])),
-  lock: { type: 'string' },
-  tested: { type: 'boolean' },
-  recipes: { type: 'string', multiple: true },
-  mirror: { type: 'string', multiple: true },
-  sources: { type: 'string', multiple: true },
-  offline: { type: 'boolean' },
-  jobs: { type: 'string', short: 'j' },
-  'with-ssl': { type: 'boolean' },
-  'without-ssl': { type: 'boolean' },
-  'with-expat': { type: 'boolean' },
-  'without-expat': { type: 'boolean' },
-  'no-verify': { type: 'boolean' },
-  'no-python-package': { type: 'boolean' },
-  'verify-signatures': { type: 'boolean' },
-  'dry-run': { type: 'boolean' },
-  json: { type: 'boolean' },
-  force: { type: 'boolean' },
-  'keep-build-dir': { type: 'boolean' },
-  keep: { type: 'string' },
-  wait: { type: 'string' },
-  'cc-launcher': { type: 'string' },
-  'cache-dir': { type: 'string' },
-  plain: { type: 'boolean' },
-  verbose: { type: 'boolean', short: 'v' },
-  'with-manual': { type: 'boolean' },
-  'cache-from': { type: 'string', multiple: true },
-  'cache-to': { type: 'string' },
-  'insecure-registry': { type: 'boolean' },
-  quiet: { type: 'boolean', short: 'q' },
-  output: { type: 'string', short: 'o' },
-  dest: { type: 'string' },
-  apxs: { type: 'string' },
-  'from-archive': { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} satisfies ParseArgsConfig['options'];
-
-export type ParsedFlags = ReturnType<typeof parseFlags>['values'];
-
-export function parseFlags(argv: string[]) {
-  try {
-    return parseArgs({ args: argv, options: buildFlags, allowPositionals: true, strict: true });
-  } catch (error) {
-    throw new UsageError((error as Error).message.split('\n')[0]!, "run 'wsgi-toolchain --help' for the options");
-  }
+export function defaultPrefix(env: NodeJS.ProcessEnv): string | undefined {
+  return env.WSGI_HTTPD_PREFIX || env.VIRTUAL_ENV || undefined;
 }
 
-function positiveInt(value: string | undefined, flag: string): number | undefined {
+/** `--wait` and the like: a whole number of seconds, 0 or more. */
+export function wholeNumber(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0)
-    throw new UsageError(`${flag} ${value} is not a whole number`, `pass ${flag} a number such as ${flag === '--jobs' ? 2 : 30}`);
+  if (value.trim() === '' || !Number.isInteger(n) || n < 0)
+    throw new UsageError(`${flag} ${value} is not a whole number`, `pass ${flag} a number such as ${flag === '--keep' ? 1 : 30}`);
   return n;
 }
 
@@ -80,11 +42,20 @@ function jobsOption(value: string | undefined): number | undefined {
   return n;
 }
 
-export function defaultPrefix(env: NodeJS.ProcessEnv): string | undefined {
-  return env.WSGI_HTTPD_PREFIX || env.VIRTUAL_ENV || undefined;
+/**
+ * A mirror is an http(s):// or file:// URL, or an absolute directory (taken as file://DIR, as `fetch --dest DIR`
+ * suggests). A relative path would depend on the working directory and could be taken for a host name: refused.
+ */
+export function mirrorUrl(value: string, source: string): string {
+  if (/^(https?|file):\/\//i.test(value)) return value;
+  if (isAbsolute(value)) return pathToFileURL(value).href;
+  throw new UsageError(
+    `${source} ${value} is not a URL (http://, https://, file://) or an absolute path`,
+    `pass an absolute directory (${resolvePath(value)}) or a URL such as https://mirror.example/apache`,
+  );
 }
 
-export function buildOptionsFrom(values: ParsedFlags, env: NodeJS.ProcessEnv, requirePrefix = true): BuildOptions {
+export function buildOptionsFrom(values: BuildValues, components: ComponentRequest[], env: NodeJS.ProcessEnv, requirePrefix = true): BuildOptions {
   const prefix = values.prefix ?? defaultPrefix(env);
   if (!prefix && requirePrefix)
     throw new UsageError(
@@ -96,12 +67,9 @@ export function buildOptionsFrom(values: ParsedFlags, env: NodeJS.ProcessEnv, re
   if (values['with-expat'] && values['without-expat'])
     throw new UsageError('--with-expat and --without-expat contradict each other', 'pass only one of them');
   const options = defaultBuildOptions(prefix ?? '.', env);
-  for (const [flag, component] of Object.entries(versionFlags)) {
-    const value = (values as Record<string, unknown>)[flag];
-    if (typeof value === 'string') {
-      if (component === 'httpd' && value === 'system') options.httpd = 'system';
-      else options.versions[component] = value;
-    }
+  for (const { component, value } of components) {
+    if (component === 'httpd' && value === 'system') options.httpd = 'system';
+    else options.versions[component] = value;
   }
   if (values['from-archive'] && (values.lock || Object.keys(options.versions).length > 0))
     throw new UsageError(
@@ -113,6 +81,7 @@ export function buildOptionsFrom(values: ParsedFlags, env: NodeJS.ProcessEnv, re
       '--lock builds exactly the locked versions, so version flags cannot be combined with it',
       'drop the version flags, or write a new lock with them',
     );
+  const mirrors = values.mirror ? values.mirror.map((m) => mirrorUrl(m, '--mirror')) : options.mirrors.map((m) => mirrorUrl(m, 'WSGI_HTTPD_MIRROR'));
   return {
     ...options,
     python: values.python,
@@ -120,7 +89,7 @@ export function buildOptionsFrom(values: ParsedFlags, env: NodeJS.ProcessEnv, re
     apxs: values.apxs,
     lockFile: values.lock ?? (Object.keys(options.versions).length ? undefined : options.lockFile),
     recipesDirs: values.recipes ?? options.recipesDirs,
-    mirrors: values.mirror ?? options.mirrors,
+    mirrors,
     sourcesDirs: values.sources ?? options.sourcesDirs,
     offline: values.offline ?? options.offline,
     jobs: jobsOption(values.jobs),
@@ -135,7 +104,7 @@ export function buildOptionsFrom(values: ParsedFlags, env: NodeJS.ProcessEnv, re
     verifySignatures: values['verify-signatures'] ?? options.verifySignatures ?? false,
     force: values.force ?? false,
     keepBuildDir: values['keep-build-dir'] ?? false,
-    waitSeconds: positiveInt(values.wait, '--wait') ?? 0,
+    waitSeconds: wholeNumber(values.wait, '--wait') ?? 0,
     cacheDir: values['cache-dir'],
     ccLauncher: values['cc-launcher'],
     fromArchive: values['from-archive'],
