@@ -175,7 +175,7 @@ export function formatPlan(plan: Plan, stored: ReadonlySet<string> = new Set()):
     `  python    ${lock.python.executable} (${lock.python.version}, ${lock.python.abi})`,
     `  compiler  ${lock.compiler.cc}: ${lock.compiler.version}`,
     lock.systemApache
-      ? `  apache    the system's: ${lock.systemApache.httpd} ${lock.systemApache.version} (apxs ${lock.systemApache.apxs}); only mod_wsgi is built`
+      ? `  apache    the system's: ${lock.systemApache.httpd} ${lock.systemApache.version} (apxs ${lock.systemApache.apxs}); only ${lock.components.map((c) => c.name).join(', ')} built against it`
       : `  features  ${Object.entries(lock.features)
           .map(([k, v]) => `${k}=${v}`)
           .join(' ')}`,
