@@ -112,7 +112,7 @@ export function makePlan(lock: Lock, options: PlanOptions, stackIdOverride?: str
   const layout = prefixLayout(options.prefix, stackId);
   const buildDir = join(options.buildRoot, `${key.slice(0, 16)}-build`);
   const stageRoot = placeholderRoot(options.buildRoot, key);
-  // {apxs}: ours inside the stage, or the system's with --httpd system (mod_wsgi is then the only component).
+  // {apxs}: ours inside the stage, or the system's with --httpd system (only the withSystemApache recipes are built then).
   const apxs = lock.systemApache?.apxs ?? `${stageRoot}/bin/apxs`;
   const values = { prefix: stageRoot, python: options.python?.buildExecutable ?? lock.python.executable, jobs: String(options.jobs), apxs };
   const components = lock.components.map((c): PlannedComponent => {
