@@ -16,6 +16,10 @@ import { layoutFromApxs } from '../verify/apache-layout.js';
 import { toolVersion } from '../version.js';
 import type { BuildOptions } from './options.js';
 
+/**
+ * The build's features, from the options and the machine's headers: the only place they are named. Recipes refer to
+ * them in configure conditions ("ssl", "!zlib") and in an optional component's "feature" (expat).
+ */
 export function decideFeatures(options: Pick<BuildOptions, 'ssl' | 'expat'>, facts: ToolFacts): Features {
   if (options.ssl === 'yes' && facts.headersChecked && !facts.hasOpensslHeaders) {
     throw new PrerequisiteError(
@@ -72,7 +76,7 @@ async function lockFromRecipes(options: BuildOptions, recipes: RecipeSet, python
     recipes,
     requests: options.versions,
     pythonVersion: python.version,
-    buildExpat: features.expat,
+    features,
     httpdMode,
     tested: options.tested,
   });
@@ -92,7 +96,7 @@ function expectedComponents(lock: Lock, recipes: RecipeSet, python: PythonInfo):
     recipes,
     requests,
     pythonVersion: python.version,
-    buildExpat: lock.features.expat,
+    features: lock.features,
     httpdMode: lock.httpdMode,
   });
   return lockComponents(resolved, lock.features);

@@ -112,7 +112,7 @@ export function makePlan(lock: Lock, options: PlanOptions, stackIdOverride?: str
   const layout = prefixLayout(options.prefix, stackId);
   const buildDir = join(options.buildRoot, `${key.slice(0, 16)}-build`);
   const stageRoot = placeholderRoot(options.buildRoot, key);
-  // {apxs}: ours inside the stage, or the system's with --httpd system (mod_wsgi is then the only component).
+  // {apxs}: ours inside the stage, or the system's with --httpd system (only the withSystemApache recipes are built then).
   const apxs = lock.systemApache?.apxs ?? `${stageRoot}/bin/apxs`;
   const values = { prefix: stageRoot, python: options.python?.buildExecutable ?? lock.python.executable, jobs: String(options.jobs), apxs };
   const components = lock.components.map((c): PlannedComponent => {
@@ -175,7 +175,7 @@ export function formatPlan(plan: Plan, stored: ReadonlySet<string> = new Set()):
     `  python    ${lock.python.executable} (${lock.python.version}, ${lock.python.abi})`,
     `  compiler  ${lock.compiler.cc}: ${lock.compiler.version}`,
     lock.systemApache
-      ? `  apache    the system's: ${lock.systemApache.httpd} ${lock.systemApache.version} (apxs ${lock.systemApache.apxs}); only mod_wsgi is built`
+      ? `  apache    the system's: ${lock.systemApache.httpd} ${lock.systemApache.version} (apxs ${lock.systemApache.apxs}); only ${lock.components.map((c) => c.name).join(', ')} built against it`
       : `  features  ${Object.entries(lock.features)
           .map(([k, v]) => `${k}=${v}`)
           .join(' ')}`,

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { packageRoot } from '../util/package-root.js';
 import { RecipeError, UsageError } from '../errors.js';
 import type { ComponentName, Recipe } from './types.js';
-import { validateRecipe } from './validate.js';
+import { type RecipeOverlay, recipeSchemaFileName, validateOverlay, validateRecipe, validateRecipeSet } from './validate.js';
 
 export { packageRoot };
 export const builtinRecipesDir = join(packageRoot, 'recipes');
@@ -11,10 +11,18 @@ export const builtinPatchesDir = join(packageRoot, 'patches');
 
 export type RecipeSet = Map<ComponentName, Recipe & { origin: string; patchesDir: string }>;
 
+/** The complete recipes overlays apply to: each <name>.json of `recipesDir`, its patches under `patchesDir`/<name>/. */
+export interface BaseRecipes {
+  recipesDir: string;
+  patchesDir: string;
+}
+
+export const builtinRecipes: BaseRecipes = { recipesDir: builtinRecipesDir, patchesDir: builtinPatchesDir };
+
 async function readRecipeFiles(dir: string): Promise<{ file: string; value: unknown }[]> {
   let names: string[];
   try {
-    names = (await readdir(dir)).filter((n) => n.endsWith('.json')).sort();
+    names = (await readdir(dir)).filter((n) => n.endsWith('.json') && n !== recipeSchemaFileName).sort();
   } catch {
     throw new UsageError(`recipe directory ${dir} cannot be read`, 'pass --recipes a directory that holds <component>.json files');
   }
@@ -34,30 +42,34 @@ async function readRecipeFiles(dir: string): Promise<{ file: string; value: unkn
  * An overlay recipe may be complete (it replaces the built-in one) or partial: {"name": "httpd", "versions": {...}}
  * adds or overrides versions, and any other top-level key it sets replaces the built-in value.
  */
-function overlay(base: Recipe | undefined, patch: Record<string, unknown>): unknown {
+function overlay(base: Recipe | undefined, patch: RecipeOverlay): unknown {
   if (!base) return patch;
-  const versions = { ...base.versions, ...((patch.versions as object | undefined) ?? {}) };
-  return { ...base, ...patch, versions };
+  const { origin: _origin, patchesDir: _patchesDir, ...recipe } = base as Recipe & { origin?: string; patchesDir?: string };
+  return { ...recipe, ...patch, versions: { ...recipe.versions, ...(patch.versions ?? {}) } };
 }
 
-export async function loadRecipes(overlayDirs: string[] = []): Promise<RecipeSet> {
+/**
+ * The recipes of `base` (the built-in ones unless a test passes its own), then each overlay directory's on top: a
+ * recipe of a new name adds a component, one of a known name is merged onto it (see overlay) and checked as a whole.
+ */
+export async function loadRecipes(overlayDirs: string[] = [], base: BaseRecipes = builtinRecipes): Promise<RecipeSet> {
   const set: RecipeSet = new Map();
-  for (const { file, value } of await readRecipeFiles(builtinRecipesDir)) {
+  for (const { file, value } of await readRecipeFiles(base.recipesDir)) {
     const recipe = validateRecipe(value, file);
-    set.set(recipe.name, { ...recipe, origin: file, patchesDir: join(builtinPatchesDir, recipe.name) });
+    set.set(recipe.name, { ...recipe, origin: file, patchesDir: join(base.patchesDir, recipe.name) });
   }
   for (const dir of overlayDirs) {
     for (const { file, value } of await readRecipeFiles(resolve(dir))) {
-      if (typeof value !== 'object' || value === null) throw new RecipeError(`${file}: a recipe must be a JSON object`);
-      const name = (value as { name?: unknown }).name as ComponentName;
-      const merged = validateRecipe(overlay(set.get(name), value as Record<string, unknown>), file);
-      const ownPatches = (value as { patches?: unknown }).patches !== undefined;
+      const patch = validateOverlay(value, file);
+      const known = set.get(patch.name);
+      const merged = validateRecipe(overlay(known, patch), file);
       set.set(merged.name, {
         ...merged,
         origin: file,
-        patchesDir: ownPatches ? join(resolve(dir), 'patches', merged.name) : (set.get(name)?.patchesDir ?? join(builtinPatchesDir, name)),
+        patchesDir: patch.patches !== undefined || !known ? join(resolve(dir), 'patches', merged.name) : known.patchesDir,
       });
     }
   }
+  validateRecipeSet(set);
   return set;
 }

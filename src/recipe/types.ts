@@ -1,7 +1,10 @@
-/** The shape of a recipe file (recipes/<component>.json); see recipes/README.md. */
+/**
+ * The shape of a recipe file (recipes/<component>.json). recipes/schema.json is the definition the files are checked
+ * against (validate.ts); these types mirror it. See recipes/README.md.
+ */
 
-export const componentNames = ['expat', 'pcre2', 'apr', 'apr-util', 'httpd', 'mod_wsgi'] as const;
-export type ComponentName = (typeof componentNames)[number];
+/** A component is whatever a recipe names: adding one is a recipe file, not a change here. */
+export type ComponentName = string;
 
 /** One published file of a release: what its bytes hash to, where the figure was found, where it can be downloaded. */
 export interface Artifact {
@@ -23,7 +26,8 @@ export interface VersionEntry {
 
 /**
  * A configure argument list item: a plain string, or a group that applies only when a condition holds.
- * Conditions: "ssl" / "!ssl" (mod_ssl wanted), "dep:NAME" / "!dep:NAME" (component NAME is part of the build).
+ * Conditions: FEATURE / "!FEATURE" (a feature the build decided, e.g. "ssl": mod_ssl wanted), "dep:NAME" / "!dep:NAME"
+ * (component NAME is part of the build).
  */
 export type ConditionalArgs = string | { if: string; args: string[] };
 
@@ -88,14 +92,23 @@ export interface PythonPackageSpec {
 }
 
 export interface Recipe {
+  /** The JSON Schema the file names for editors ("./schema.json"); not used by the tool. */
+  $schema?: string;
   name: ComponentName;
   description: string;
   homepage: string;
   license: string;
   /** Components that must be installed before this one. */
   dependencies: string[];
-  /** Built only when needed: expat is built when the system has no expat headers, or when asked. */
+  /** A component a build is for: the build is every root and what the roots depend on (mod_wsgi). */
+  root?: boolean;
+  /** Built only when its `feature` is on (expat: the system has no expat headers, or --with-expat). */
   optional?: boolean;
+  /** The feature that brings an optional component into the build. */
+  feature?: string;
+  /** Still built with --httpd system, against the system Apache's apxs; the components it depends on that lack this
+   * flag are what the system Apache provides. */
+  withSystemApache?: boolean;
   /** Mirror layout: where this component's files sit under a --mirror URL, and under `fetch --dest`. */
   mirrorPath: string;
   /** Download chain, in order, expanded with {file} and {version}. */

@@ -10,13 +10,11 @@ import { lockFileName } from '../install/layout.js';
 export { lockFileName };
 export const lockfileVersion = 1;
 
-/** The features that turn conditional configure arguments on or off. */
-export interface Features {
-  ssl: boolean;
-  zlib: boolean;
-  /** expat built from source (true) or the system's (false). */
-  expat: boolean;
-}
+/**
+ * The features a build decided (pipeline/lock-stage.ts decideFeatures: ssl, zlib, expat): they turn conditional
+ * configure arguments on or off and bring optional components into the build. Recipes name them; this code does not.
+ */
+export type Features = Record<string, boolean>;
 
 export interface LockedPatch {
   file: string;
@@ -72,8 +70,12 @@ export function conditionHolds(condition: string, features: Features, components
   const name = negated ? condition.slice(1) : condition;
   let value: boolean;
   if (name.startsWith('dep:')) value = componentsInBuild.includes(name.slice(4));
-  else if (name === 'ssl' || name === 'zlib' || name === 'expat') value = features[name];
-  else throw new UsageError(`unknown recipe condition "${condition}"`, 'conditions are ssl, zlib, expat, dep:NAME, each optionally prefixed with !');
+  else if (Object.hasOwn(features, name)) value = features[name] === true;
+  else
+    throw new UsageError(
+      `unknown recipe condition "${condition}"`,
+      `conditions are ${[...Object.keys(features), 'dep:NAME'].join(', ')}, each optionally prefixed with !`,
+    );
   return negated ? !value : value;
 }
 

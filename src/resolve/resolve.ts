@@ -3,6 +3,7 @@ import { compareVersionsDescending, isExactRequest, satisfiesRange, semverOf } f
 import { ResolveError } from '../errors.js';
 import type { RecipeSet } from '../recipe/load.js';
 import type { Artifact, ComponentName, Recipe, VersionEntry } from '../recipe/types.js';
+import type { Features } from './lock.js';
 
 export type VersionRequests = Partial<Record<ComponentName, string>>;
 
@@ -10,9 +11,9 @@ export interface ResolveInput {
   recipes: RecipeSet;
   requests: VersionRequests;
   pythonVersion: string;
-  /** Build expat from source (no system headers, or asked). */
-  buildExpat: boolean;
-  /** "system": build only mod_wsgi against an existing Apache. */
+  /** The features the build decided (an optional recipe joins when its feature is on). */
+  features: Features;
+  /** "system": build only the recipes marked withSystemApache, against an existing Apache. */
   httpdMode?: 'source' | 'system';
   /** Choose among each recipe's `tested` versions (newest first) for components the user did not pin. */
   tested?: boolean;
@@ -48,27 +49,48 @@ export function artifactsOf(recipe: Recipe, version: string): ResolvedArtifact[]
   }));
 }
 
-/** The components a build needs, in install order (dependencies first). */
-export function selectComponents(recipes: RecipeSet, buildExpat: boolean, httpdMode: 'source' | 'system'): ComponentName[] {
-  if (httpdMode === 'system') return ['mod_wsgi'];
-  const wanted = new Set<ComponentName>();
+/**
+ * The components a build needs, in install order (dependencies first): the roots (sorted by name) and, depth first,
+ * what they depend on. An optional dependency joins only when its feature is on. With --httpd system only recipes
+ * marked withSystemApache are built; their other dependencies are the system Apache's.
+ */
+export function selectComponents(recipes: RecipeSet, features: Features, httpdMode: 'source' | 'system'): ComponentName[] {
+  const system = httpdMode === 'system';
+  const builds = (recipe: Recipe) => !system || recipe.withSystemApache === true;
+  const roots = [...recipes.values()].filter((r) => r.root).map((r) => r.name);
+  if (roots.length === 0)
+    throw new ResolveError('no recipe is a root, so there is nothing to build', 'mark the component a build is for with "root": true in its recipe');
   const order: ComponentName[] = [];
+  const wanted = (recipe: Recipe) => {
+    if (!recipe.optional) return true;
+    const feature = recipe.feature!;
+    if (!Object.hasOwn(features, feature))
+      throw new ResolveError(
+        `${recipe.name} is optional on the feature "${feature}", which this build does not decide`,
+        `name one of the features (${Object.keys(features).join(', ')}) in the "feature" of ${recipe.name}'s recipe`,
+      );
+    return features[feature] === true;
+  };
   const visit = (name: ComponentName, trail: string[]) => {
     if (order.includes(name)) return;
     if (trail.includes(name))
       throw new ResolveError(`recipes form a dependency cycle: ${[...trail, name].join(' -> ')}`, 'fix the dependencies lists of those recipes');
     const recipe = recipes.get(name);
     if (!recipe) throw new ResolveError(`no recipe for ${name}`, `add recipes/${name}.json or an overlay with --recipes DIR`);
-    for (const dep of recipe.dependencies as ComponentName[]) {
+    for (const dep of recipe.dependencies) {
       const depRecipe = recipes.get(dep);
-      if (depRecipe?.optional && !(dep === 'expat' && buildExpat)) continue;
+      if (depRecipe && (!builds(depRecipe) || !wanted(depRecipe))) continue;
       visit(dep, [...trail, name]);
     }
-    wanted.add(name);
     order.push(name);
   };
-  visit('mod_wsgi', []);
-  if (buildExpat && !order.includes('expat')) order.unshift('expat');
+  const built = roots.filter((name) => builds(recipes.get(name)!)).sort();
+  if (built.length === 0)
+    throw new ResolveError(
+      `none of the components a build is for (${roots.join(', ')}) builds against a system Apache`,
+      'build Apache from source (drop --httpd system), or mark the recipe "withSystemApache": true',
+    );
+  for (const root of built) visit(root, []);
   return order;
 }
 
@@ -98,7 +120,7 @@ function firstConflict(choice: Map<ComponentName, string>, recipes: RecipeSet, p
   for (const [name, version] of choice) {
     const requires = recipes.get(name)!.versions[version]!.requires ?? {};
     for (const [needs, range] of Object.entries(requires)) {
-      const found = needs === 'python' ? pythonVersion : choice.get(needs as ComponentName);
+      const found = needs === 'python' ? pythonVersion : choice.get(needs);
       if (found === undefined) continue; // not part of this build (e.g. system httpd)
       if (!satisfiesRange(found, range)) return { component: name, version, needs, range, found };
     }
@@ -114,9 +136,8 @@ function firstConflict(choice: Map<ComponentName, string>, recipes: RecipeSet, p
 export function resolve(input: ResolveInput): ResolvedComponent[] {
   const { recipes, requests, pythonVersion } = input;
   for (const name of Object.keys(requests))
-    if (!recipes.has(name as ComponentName))
-      throw new ResolveError(`unknown component "${name}"`, `components are: ${[...recipes.keys()].join(', ')}`);
-  const order = selectComponents(recipes, input.buildExpat, input.httpdMode ?? 'source');
+    if (!recipes.has(name)) throw new ResolveError(`unknown component "${name}"`, `components are: ${[...recipes.keys()].join(', ')}`);
+  const order = selectComponents(recipes, input.features, input.httpdMode ?? 'source');
 
   const options = order.map((name) => {
     const recipe = recipes.get(name)!;
@@ -169,7 +190,7 @@ export function resolve(input: ResolveInput): ResolvedComponent[] {
       recipe,
       entry: recipe.versions[version]!,
       artifacts: artifactsOf(recipe, version),
-      dependencies: (recipe.dependencies as ComponentName[]).filter((d) => order.includes(d)),
+      dependencies: recipe.dependencies.filter((d) => order.includes(d)),
       requested: requests[name] !== undefined,
     };
   });

@@ -2,9 +2,13 @@
  * Packs the small C projects under test/fixtures/projects/ into release-style tarballs and writes overlay recipes for
  * them, so tests can drive the real pipeline (download, sha256, unpack, ./configure, make, make install) in seconds.
  *
- * Each project stands in for the component of the same name: its hand-written configure accepts the arguments the real
- * recipe passes, and `make install` produces the files the real recipe's `provides` names (see the README-like
- * comments in each project's configure). The tarballs are reproducible: same inputs, same bytes, same sha256.
+ * The fixture recipes, test/fixtures/recipes/NAME.json, describe each project: NAME is built from
+ * test/fixtures/projects/NAME, whose hand-written configure accepts the arguments the recipe passes (the same as the
+ * shipped recipe of that name) and whose `make install` produces the files the recipe's `provides` names (see the
+ * comments in each project's configure). Unit tests load them as they are (loadFixtureRecipes: several versions,
+ * none of them downloadable); makeFixtureSet packs each default version and writes its recipe with that tarball's
+ * sha256. Another directory of fixture recipes (`recipeDirs`) adds components the same way: a recipe and a project.
+ * The tarballs are reproducible: same inputs, same bytes, same sha256.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -12,14 +16,15 @@ import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile, appe
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { create as createTar } from 'tar';
-import { componentNames, type ComponentName, type Recipe } from '../../src/recipe/types.js';
+import { loadRecipes, type RecipeSet } from '../../src/recipe/load.js';
+import type { Recipe } from '../../src/recipe/types.js';
 
 export type BrokenStep = 'configure' | 'make';
 /** A step of a "slow" fixture variant that sleeps (see FixtureOptions.slow). */
 export type SlowStep = 'configure' | 'make' | 'install';
 
 export interface FixtureFile {
-  component: ComponentName;
+  component: string;
   version: string;
   /** File name, e.g. "apr-1.9.0.tar.gz"; it sits at `<sourcesDir>/<component>/<file>`. */
   file: string;
@@ -33,9 +38,9 @@ export interface FixtureSet {
   recipesDir: string;
   files: FixtureFile[];
   /** The version packed for each component in the set. */
-  versions: Partial<Record<ComponentName, string>>;
+  versions: Record<string, string>;
   /** The overlay recipes as written to recipesDir. */
-  recipes: Partial<Record<ComponentName, Recipe>>;
+  recipes: Record<string, Recipe>;
 }
 
 export interface FixtureOptions {
@@ -45,10 +50,14 @@ export interface FixtureOptions {
   /** Components whose tarball fails in that step: configure exits 77 "C compiler cannot create executables", or
    * make stops at a C syntax error ("error: expected ';'"). A broken tarball has its own sha256. */
   broken?: Partial<Record<string, BrokenStep>>;
-  /** Versions other than fixtureVersions (the version is written into the tarball and reported by the build). */
-  versions?: Partial<Record<ComponentName, string>>;
-  /** Default: all six components. */
-  components?: readonly ComponentName[];
+  /** Versions other than the fixture recipe's default (the version is written into the tarball and reported by the
+   * build). */
+  versions?: Partial<Record<string, string>>;
+  /** Default: every recipe of recipeDirs. */
+  components?: readonly string[];
+  /** Directories of fixture recipes, each NAME.json packed from test/fixtures/projects/NAME. Default: fixtureRecipesDir
+   * (the six components); a test that adds a component passes its own directory too. */
+  recipeDirs?: readonly string[];
   /** Makes apr-util's configure behave as on a system without expat headers (the autoconf cache variable
    * ac_cv_header_expat_h=no in the recipe's build.env), unless expat is built (--with-expat={prefix}). */
   noSystemExpat?: boolean;
@@ -57,52 +66,39 @@ export interface FixtureOptions {
    * configure (first thing) or the Makefile (a prerequisite of `all` / `install`) runs. It prints
    * "fixture: slow STEP, sleeping N s" and then execs `sleep N` in the source directory. A slow tarball has its own
    * sha256; components not named here are packed exactly as without the option. */
-  slow?: Partial<Record<ComponentName, SlowStep>>;
+  slow?: Partial<Record<string, SlowStep>>;
   /** Default 5. */
   slowSeconds?: number;
 }
 
-/** Default fixture versions; they satisfy the `requires` ranges below (which are those of the real recipes). */
-export const fixtureVersions: Readonly<Record<ComponentName, string>> = {
-  expat: '2.99.0',
-  pcre2: '10.99',
-  apr: '1.9.0',
-  'apr-util': '1.9.0',
-  httpd: '2.4.99',
-  mod_wsgi: '9.0.0',
-};
+export const fixturesDir = fileURLToPath(new URL('../fixtures/', import.meta.url));
+export const projectsDir = join(fixturesDir, 'projects');
+/** The fixture recipe set: the six components, self-contained (they never read recipes/*.json). */
+export const fixtureRecipesDir = join(fixturesDir, 'recipes');
+const sharedDir = join(projectsDir, '_shared');
 
-const fixtureRequires: Partial<Record<ComponentName, Record<string, string>>> = {
-  'apr-util': { apr: '>=1.3.0 <2' },
-  httpd: { apr: '>=1.5.0 <2', 'apr-util': '>=1.5.0 <2', pcre2: '>=10.0' },
-  mod_wsgi: { python: '>=3.6' },
-};
+/** The fixture recipes as the tool loads them, in place of the built-in ones (patches under fixtureRecipesDir/patches). */
+export function loadFixtureRecipes(overlayDirs: string[] = []): Promise<RecipeSet> {
+  return loadRecipes(overlayDirs, { recipesDir: fixtureRecipesDir, patchesDir: join(fixtureRecipesDir, 'patches') });
+}
 
-/** The fixture recipes' own `provides` (each project installs more: every file the real recipe names, too). */
-export const fixtureProvides: Readonly<Record<ComponentName, readonly string[]>> = {
-  expat: ['include/expat.h', 'lib/libexpat.so'],
-  pcre2: ['bin/pcre2-config', 'include/pcre2.h', 'lib/libpcre2-8.so'],
-  apr: ['bin/apr-1-config', 'include/apr-1/apr.h', 'lib/libapr-1.so', 'build-1/libtool'],
-  'apr-util': ['bin/apu-1-config', 'include/apr-1/apu.h', 'lib/libaprutil-1.so'],
-  httpd: [
-    'bin/httpd',
-    'bin/apxs',
-    'bin/apachectl',
-    'build/config_vars.mk',
-    'include/httpd.h',
-    'modules/mod_mpm_event.so',
-    'modules/mod_unixd.so',
-    'modules/mod_authz_core.so',
-    'modules/mod_mime.so',
-    'modules/mod_log_config.so',
-    'modules/mod_rewrite.so',
-    'modules/mod_proxy_http.so',
-  ],
-  mod_wsgi: ['modules/mod_wsgi.so'],
-};
+async function readFixtureRecipes(dirs: readonly string[]): Promise<Map<string, Recipe>> {
+  const recipes = new Map<string, Recipe>();
+  for (const dir of dirs)
+    for (const name of (await readdir(dir)).filter((n) => n.endsWith('.json')).sort()) {
+      const recipe = JSON.parse(await readFile(join(dir, name), 'utf8')) as Recipe;
+      recipes.set(recipe.name, recipe);
+    }
+  return recipes;
+}
+
+/** The version makeFixtureSet packs for each fixture recipe (its default version), e.g. httpd 2.4.99. */
+export const fixtureVersions: Readonly<Record<string, string>> = Object.fromEntries(
+  [...(await readFixtureRecipes([fixtureRecipesDir])).values()].map((r) => [r.name, r.defaultVersion]),
+);
 
 /** The source file a broken 'make' variant appends a syntax error to. */
-const brokenSource: Readonly<Record<ComponentName, string>> = {
+const brokenSource: Readonly<Record<string, string>> = {
   expat: 'lib/xmlparse.c',
   pcre2: 'src/pcre2_match.c',
   apr: 'src/apr_strings.c',
@@ -110,10 +106,6 @@ const brokenSource: Readonly<Record<ComponentName, string>> = {
   httpd: 'server/main.c',
   mod_wsgi: 'src/server/mod_wsgi.c',
 };
-
-export const projectsDir = fileURLToPath(new URL('../fixtures/projects/', import.meta.url));
-const sharedDir = join(projectsDir, '_shared');
-const realRecipesDir = fileURLToPath(new URL('../../recipes/', import.meta.url));
 
 /** Without a baseUrl the recipes still need a download URL (the recipe validator insists), but must never reach the
  * internet: nothing listens on the loopback discard port, so a download there fails at once (ECONNREFUSED). */
@@ -123,9 +115,10 @@ export const unreachableUrl = 'http://127.0.0.1:9';
 const fixedMtime = new Date('2024-01-01T00:00:00Z');
 
 export async function makeFixtureSet(workDir: string, opts: FixtureOptions = {}): Promise<FixtureSet> {
-  const components = opts.components ?? componentNames;
-  for (const name of [...Object.keys(opts.broken ?? {}), ...Object.keys(opts.slow ?? {})]) {
-    if (!(componentNames as readonly string[]).includes(name)) throw new Error(`makeFixtureSet: no fixture named ${name}`);
+  const templates = await readFixtureRecipes(opts.recipeDirs ?? [fixtureRecipesDir]);
+  const components = opts.components ?? [...templates.keys()];
+  for (const name of [...components, ...Object.keys(opts.broken ?? {}), ...Object.keys(opts.slow ?? {})]) {
+    if (!templates.has(name)) throw new Error(`makeFixtureSet: no fixture recipe named ${name}`);
   }
   const sourcesDir = join(workDir, 'sources');
   const recipesDir = join(workDir, 'recipes');
@@ -136,7 +129,8 @@ export async function makeFixtureSet(workDir: string, opts: FixtureOptions = {})
   try {
     const results = await Promise.all(
       components.map(async (name) => {
-        const version = opts.versions?.[name] ?? fixtureVersions[name];
+        const template = templates.get(name)!;
+        const version = opts.versions?.[name] ?? template.defaultVersion;
         const broken = opts.broken?.[name];
         const file = `${name}-${version}.tar.gz`;
         await mkdir(join(sourcesDir, name), { recursive: true });
@@ -144,7 +138,7 @@ export async function makeFixtureSet(workDir: string, opts: FixtureOptions = {})
         const slow = opts.slow?.[name] ? { step: opts.slow[name]!, seconds: opts.slowSeconds ?? 5 } : undefined;
         await packProject(name, version, broken, join(stageRoot, name), tarball, slow);
         const sha256 = await sha256File(tarball);
-        const recipe = await overlayRecipe(name, version, file, sha256, opts);
+        const recipe = overlayRecipe(template, version, file, sha256, opts);
         await writeFile(join(recipesDir, `${name}.json`), `${JSON.stringify(recipe, null, 2)}\n`);
         return { name, version, file, sha256, recipe };
       }),
@@ -161,7 +155,7 @@ export async function makeFixtureSet(workDir: string, opts: FixtureOptions = {})
 }
 
 async function packProject(
-  name: ComponentName,
+  name: string,
   version: string,
   broken: BrokenStep | undefined,
   stageDir: string,
@@ -179,6 +173,7 @@ async function packProject(
     // configure adds this flag to its "whether the C compiler works" check, which then really fails
     await writeFile(join(tree, 'build-aux', 'fixture-broken-configure'), '-fwsgi-httpd-fixture-broken-compiler\n');
   } else if (broken === 'make') {
+    if (!brokenSource[name]) throw new Error(`makeFixtureSet: no source file to break for ${name} (see brokenSource)`);
     await appendFile(join(tree, brokenSource[name]), '\n/* broken fixture variant */\nint fixture_broken_build(void) { return 1 }\n');
   }
   if (slow) await makeSlow(tree, slow.step, slow.seconds);
@@ -264,18 +259,16 @@ async function sha256File(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-async function overlayRecipe(name: ComponentName, version: string, file: string, sha256: string, opts: FixtureOptions): Promise<Recipe> {
-  const real = JSON.parse(await readFile(join(realRecipesDir, `${name}.json`), 'utf8')) as Recipe;
-  const requires = fixtureRequires[name];
-  const env = { ...(real.build.env ?? {}) };
+/** The fixture recipe for the packed tarball: its one version, downloaded from the test's server; no patches. */
+function overlayRecipe(template: Recipe, version: string, file: string, sha256: string, opts: FixtureOptions): Recipe {
+  const { $schema: _schema, tested: _tested, ...rest } = structuredClone(template);
+  const name = template.name;
+  // requires of the default version (the fixture projects keep their interfaces across versions)
+  const requires = template.versions[template.defaultVersion]?.requires;
+  const env = { ...(rest.build.env ?? {}) };
   if (name === 'apr-util' && opts.noSystemExpat) env.ac_cv_header_expat_h = 'no';
-  const recipe: Recipe = {
-    name,
-    description: `${real.description} (test fixture)`,
-    homepage: real.homepage,
-    license: real.license,
-    dependencies: [...real.dependencies],
-    ...(real.optional ? { optional: true } : {}),
+  return {
+    ...rest,
     mirrorPath: `${name}/{file}`,
     urlTemplates: [`${(opts.baseUrl ?? unreachableUrl).replace(/\/+$/, '')}/${name}/{file}`],
     defaultVersion: version,
@@ -286,17 +279,6 @@ async function overlayRecipe(name: ComponentName, version: string, file: string,
       },
     },
     patches: [],
-    build: {
-      configure: real.build.configure,
-      // the real recipe's arguments, placeholders and conditional groups included: the fixture accepts them all
-      configureArgs: structuredClone(real.build.configureArgs),
-      ...(Object.keys(env).length ? { env } : {}),
-      parallelMake: true,
-      makeTargets: [...real.build.makeTargets],
-      installTargets: [...real.build.installTargets],
-      provides: [...fixtureProvides[name]],
-    },
-    ...(real.pythonPackage ? { pythonPackage: structuredClone(real.pythonPackage) } : {}),
+    build: { ...rest.build, ...(Object.keys(env).length ? { env } : {}) },
   };
-  return recipe;
 }

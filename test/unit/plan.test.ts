@@ -1,17 +1,17 @@
 import test from 'ava';
 import { formatPlan, layerKeys, makePlan, mirrorUrls, type PlanOptions } from '../../src/pipeline/plan.js';
 import { platformMismatch, type PythonIdentity } from '../../src/store/keys.js';
-import { loadRecipes, packageRoot } from '../../src/recipe/load.js';
 import { lockComponents, readLock, serializeLock, type Lock } from '../../src/resolve/lock.js';
 import { resolve } from '../../src/resolve/resolve.js';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fixturesDir, loadFixtureRecipes } from '../helpers/fixtures.js';
 
-const recipes = await loadRecipes();
+const recipes = await loadFixtureRecipes();
 
 function lockFor(requests = {}, features = { ssl: true, zlib: true, expat: false }): Lock {
-  const resolved = resolve({ recipes, requests, pythonVersion: '3.11.2', buildExpat: features.expat });
+  const resolved = resolve({ recipes, requests, pythonVersion: '3.11.2', features });
   return {
     lockfileVersion: 1,
     generatedBy: 'wsgi-httpd test',
@@ -45,12 +45,13 @@ const options: PlanOptions = {
   machine,
   python: { identity: python311, buildExecutable: '/usr/bin/python3.11' },
 };
-const ciVersions = { httpd: '2.4.68', apr: '1.7.5', 'apr-util': '1.6.3', pcre2: '10.46', mod_wsgi: '5.0.2' } as const;
+// Not the defaults: the versions with a patch (mod_wsgi 8.0.0) and with alternative files (mod_wsgi 8.0.0, pcre2 10.98).
+const pinned = { httpd: '2.4.98', apr: '1.8.0', 'apr-util': '1.8.0', pcre2: '10.98', mod_wsgi: '8.0.0' } as const;
 
-test('the dry-run plan of the CI set (snapshot: every step, URL, sha256 and command line)', (t) => {
-  const plan = makePlan(lockFor(ciVersions), options);
+test('the dry-run plan of a pinned fixture set (snapshot: every step, URL, sha256 and command line)', (t) => {
+  const plan = makePlan(lockFor(pinned), options);
   // Patch files live in this checkout, wherever it is: the snapshot names them relative to it.
-  t.snapshot(formatPlan(plan).replaceAll(packageRoot, '<package>'));
+  t.snapshot(formatPlan(plan).replaceAll(fixturesDir, '<fixtures>/'));
 });
 
 test('the plan builds in a placeholder, installs under one stack directory and activates it through <prefix>/httpd', (t) => {
@@ -82,15 +83,11 @@ const keysOf = (lock: Lock, opts: Partial<PlanOptions> = {}) =>
   Object.fromEntries([...layerKeys(lock, { ...options, ...opts })].map(([n, k]) => [n, k.key]));
 
 test('layer keys: each holds its own inputs and the keys it is built against; only mod_wsgi holds the Python', (t) => {
-  const base = keysOf(lockFor(ciVersions));
-  t.deepEqual(keysOf(lockFor(ciVersions)), base, 'the same inputs give the same keys');
-  t.is(
-    makePlan(lockFor(ciVersions), { ...options, prefix: '/elsewhere' }).key,
-    makePlan(lockFor(ciVersions), options).key,
-    'the prefix is in no key',
-  );
+  const base = keysOf(lockFor(pinned));
+  t.deepEqual(keysOf(lockFor(pinned)), base, 'the same inputs give the same keys');
+  t.is(makePlan(lockFor(pinned), { ...options, prefix: '/elsewhere' }).key, makePlan(lockFor(pinned), options).key, 'the prefix is in no key');
 
-  const otherPython = keysOf(lockFor(ciVersions), {
+  const otherPython = keysOf(lockFor(pinned), {
     python: { identity: { ...python311, version: '3.13.0', soabi: 'cpython-313-x86_64-linux-gnu' }, buildExecutable: '/x' },
   });
   t.deepEqual(
@@ -98,10 +95,10 @@ test('layer keys: each holds its own inputs and the keys it is built against; on
     ['mod_wsgi'],
     'a second Python changes only the mod_wsgi layer',
   );
-  const sameIdentityOtherPath = keysOf(lockFor(ciVersions), { python: { identity: python311, buildExecutable: '/root/venv/bin/python' } });
+  const sameIdentityOtherPath = keysOf(lockFor(pinned), { python: { identity: python311, buildExecutable: '/root/venv/bin/python' } });
   t.deepEqual(sameIdentityOtherPath, base, 'the interpreter path (a venv, python3 vs python3.11) is in no key');
 
-  const httpdFlags = lockFor(ciVersions);
+  const httpdFlags = lockFor(pinned);
   httpdFlags.components.find((c) => c.name === 'httpd')!.configureArgs.push('--enable-example');
   const changed = keysOf(httpdFlags);
   t.deepEqual(
@@ -109,44 +106,40 @@ test('layer keys: each holds its own inputs and the keys it is built against; on
     ['httpd', 'mod_wsgi'],
     "httpd's flags change httpd and what is built against it",
   );
-  const pcre = keysOf(lockFor({ ...ciVersions, pcre2: '10.42' }));
+  const pcre = keysOf(lockFor({ ...pinned, pcre2: '10.99' }));
   t.deepEqual(
     Object.keys(base).filter((n) => base[n] !== pcre[n]),
     ['pcre2', 'httpd', 'mod_wsgi'],
   );
-  const otherCompiler = keysOf(lockFor(ciVersions), { machine: { ...machine, compiler: { cc: 'clang', version: 'clang 16' } } });
+  const otherCompiler = keysOf(lockFor(pinned), { machine: { ...machine, compiler: { cc: 'clang', version: 'clang 16' } } });
   t.true(
     Object.keys(base).every((n) => base[n] !== otherCompiler[n]),
     'the compiler is in every key',
   );
-  const otherLibc = keysOf(lockFor(ciVersions), { machine: { ...machine, libc: 'musl' } });
+  const otherLibc = keysOf(lockFor(pinned), { machine: { ...machine, libc: 'musl' } });
   t.true(
     Object.keys(base).every((n) => base[n] !== otherLibc[n]),
     'the libc family is in every key (its version is checked where a layer is installed from a registry)',
   );
   t.not(
-    makePlan(lockFor(ciVersions), { ...options, withManual: true }).key,
-    makePlan(lockFor(ciVersions), options).key,
+    makePlan(lockFor(pinned), { ...options, withManual: true }).key,
+    makePlan(lockFor(pinned), options).key,
     '--with-manual is another stack of the same layers',
   );
 });
 
 test('mirrors come first in the download chain, in upstream layout', (t) => {
-  t.deepEqual(mirrorUrls(['file:///srv/mirror/', 'https://m.example/apache'], 'httpd/{file}', 'httpd-2.4.68.tar.gz'), [
-    'file:///srv/mirror/httpd/httpd-2.4.68.tar.gz',
-    'https://m.example/apache/httpd/httpd-2.4.68.tar.gz',
+  t.deepEqual(mirrorUrls(['file:///srv/mirror/', 'https://m.example/apache'], 'httpd/{file}', 'httpd-2.4.98.tar.gz'), [
+    'file:///srv/mirror/httpd/httpd-2.4.98.tar.gz',
+    'https://m.example/apache/httpd/httpd-2.4.98.tar.gz',
   ]);
-  const plan = makePlan(lockFor(ciVersions), { ...options, mirrors: ['https://m.example'] });
+  const plan = makePlan(lockFor(pinned), { ...options, mirrors: ['https://m.example'] });
   const httpd = plan.components.find((c) => c.name === 'httpd')!;
-  t.deepEqual(httpd.urls, [
-    'https://m.example/httpd/httpd-2.4.68.tar.gz',
-    'https://dlcdn.apache.org/httpd/httpd-2.4.68.tar.gz',
-    'https://archive.apache.org/dist/httpd/httpd-2.4.68.tar.gz',
-  ]);
+  t.deepEqual(httpd.urls, ['https://m.example/httpd/httpd-2.4.98.tar.gz', 'https://downloads.fixtures.invalid/httpd/httpd-2.4.98.tar.gz']);
 });
 
 test('a lock file round-trips: written, read back, same plan', async (t) => {
-  const lock = lockFor(ciVersions);
+  const lock = lockFor(pinned);
   const dir = await mkdtemp(join(tmpdir(), 'lock-'));
   const file = join(dir, 'wsgi-toolchain.lock.json');
   await writeFile(file, serializeLock(lock));

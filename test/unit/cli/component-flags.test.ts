@@ -79,12 +79,8 @@ test.serial('build --help lists one version flag per loaded recipe, and nothing 
   t.regex(section, /^ {6}--httpd system /m);
 });
 
-/*
- * The same with a real overlay file. It fails while src/recipe/validate.ts accepts only the six built-in component
- * names (the recipe loader, not the CLI, refuses "mod_extra"); once the recipe format is data-driven (the recipes
- * branch) it passes, and ava then reports this `.failing` as an error: make it a plain `test.serial`.
- */
-test.serial.failing('build --help --recipes DIR lists --mod-extra from an overlay recipe, and build accepts --mod-extra', async (t) => {
+/* The same with a real overlay file: a recipe of a new name adds a component, and its flag. */
+test.serial('build --help --recipes DIR lists --mod-extra from an overlay recipe, and build accepts --mod-extra', async (t) => {
   const fixtures = await makeFixtureSet(join(work, 'fixtures'), { components: ['apr'] });
   const overlay = join(work, 'overlay');
   await mkdir(overlay, { recursive: true });
