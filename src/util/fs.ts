@@ -1,3 +1,4 @@
+import type { Stats } from 'node:fs';
 import { lstat, mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
@@ -31,6 +32,13 @@ export async function isRegularFile(path: string): Promise<boolean> {
   }
 }
 
+function notOwnDir(path: string, st: Stats): UsageError {
+  return new UsageError(
+    `${path} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}, where wsgi-toolchain keeps a directory of its own`,
+    'remove or move it away (the tool never writes or deletes through a link it did not make), then run the command again',
+  );
+}
+
 /**
  * Makes sure `path` is a real directory of ours, creating it (and its parents) when missing. A symlink or another
  * kind of file there is refused (exit 2, naming it): the tool never writes or deletes through a link it did not make.
@@ -38,12 +46,15 @@ export async function isRegularFile(path: string): Promise<boolean> {
 export async function ensureOwnDir(path: string, mode = 0o755): Promise<void> {
   await mkdir(path, { recursive: true, mode });
   const st = await lstat(path);
-  if (st.isSymbolicLink() || !st.isDirectory()) {
-    throw new UsageError(
-      `${path} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}, where wsgi-toolchain keeps a directory of its own`,
-      'remove or move it away (the tool never writes or deletes through a link it did not make), then run the command again',
-    );
-  }
+  if (st.isSymbolicLink() || !st.isDirectory()) throw notOwnDir(path, st);
+}
+
+/** Whether `path` is there as a real directory of ours (false when missing); a symlink or a file there is refused. */
+export async function ownDirPresent(path: string): Promise<boolean> {
+  const st = await lstat(path).catch(() => undefined);
+  if (!st) return false;
+  if (st.isSymbolicLink() || !st.isDirectory()) throw notOwnDir(path, st);
+  return true;
 }
 
 /** Bytes of every file and link under `path` (not following links), like `du --apparent-size`. */

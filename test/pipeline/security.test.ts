@@ -10,29 +10,42 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { chmod, copyFile, mkdir, readdir, readFile, realpath, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { repoRoot } from '../helpers/cli.js';
+import { repoRoot, runCli } from '../helpers/cli.js';
+import { closeFixtureWorld, type FixtureWorld, openFixtureWorld } from '../helpers/fixture-world.js';
+import { type FixtureSet, makeFixtureSet } from '../helpers/fixtures.js';
+import { privateMountsUnavailable, runWithTmpfs } from '../helpers/private-mount.js';
 import { snapshotTree } from '../helpers/tree.js';
 import { createThrowawayUser, type ThrowawayUser, throwawayUsersUnavailable } from '../helpers/throwaway-user.js';
 
 let work: string;
+let world: FixtureWorld | undefined;
+/** The fixture set, served over loopback (a build that downloads anything shows in world.server.requests). */
+let fixtures: FixtureSet;
+/** apr sleeps 3 s in configure: a window to change the prefix while a build runs. */
+let slowApr: FixtureSet;
+/** apr packed differently (the slow variant, 1 s): same version, another sha256. */
+let otherApr: FixtureSet;
 let attacker: ThrowawayUser | undefined;
 const noAttacker = throwawayUsersUnavailable();
+const noPrivateMounts = privateMountsUnavailable();
 
 test.before(async () => {
-  work = await realpath(await mkdtemp(join(tmpdir(), 'wsgi-security-')));
-  await chmod(work, 0o755); // the server account must reach apps and virtualenvs in here
+  world = await openFixtureWorld('security'); // mode 755: the server account must reach apps and virtualenvs in here
+  work = await realpath(world.work);
+  fixtures = world.fixtures;
+  slowApr = await makeFixtureSet(join(work, 'slow-apr'), { slow: { apr: 'configure' }, slowSeconds: 3 });
+  otherApr = await makeFixtureSet(join(work, 'other-apr'), { slow: { apr: 'make' }, slowSeconds: 1 });
   if (!noAttacker) attacker = createThrowawayUser();
 });
 
 test.after.always(async () => {
   attacker?.remove();
-  if (work) await rm(work, { recursive: true, force: true });
+  await closeFixtureWorld(world);
 });
 
 /** A test that needs another local user: skipped with the reason off CI, a failure under CI. */
@@ -40,6 +53,13 @@ function withAttacker(title: string, fn: (t: ExecutionContext, attacker: Throwaw
   if (!noAttacker) test.serial(title, (t) => fn(t, attacker!));
   else if (process.env.CI) test.serial(title, (t) => t.fail(`needs another local user: ${noAttacker}`));
   else test.skip(`${title} (skipped: ${noAttacker})`, () => {});
+}
+
+/** A test that needs a private tmpfs (a full or read-only disk): skipped with the reason off CI, a failure under CI. */
+function withPrivateMount(title: string, fn: (t: ExecutionContext) => Promise<void>): void {
+  if (!noPrivateMounts) test.serial(title, fn);
+  else if (process.env.CI) test.serial(title, (t) => t.fail(noPrivateMounts));
+  else test.skip(`${title} (skipped: ${noPrivateMounts})`, () => {});
 }
 
 // --- serve ------------------------------------------------------------------------------------------------------
@@ -264,5 +284,425 @@ test.serial(
       served.kill('SIGTERM');
       t.is(await served.exit, 130, served.err());
     }
+  },
+);
+
+// --- builds ---------------------------------------------------------------------------------------------------
+
+const cliMain = join(repoRoot, 'src', 'cli', 'main.ts');
+/** One store for the builds that need nothing special of it: after the first build, nothing is compiled again. */
+const sharedCache = () => join(work, 'cache');
+const common = (set: FixtureSet = fixtures) => ['--recipes', set.recipesDir, '--python', '/usr/bin/python3', '--no-verify', '--plain', '-j', '2'];
+const build = (prefix: string, extra: string[] = [], cache = sharedCache()) =>
+  runCli(['build', '--prefix', prefix, ...common(), '--no-python-package', ...extra], { env: { WSGI_HTTPD_CACHE_DIR: cache } });
+const lastLine = (text: string) => text.trim().split('\n').at(-1)!;
+const escapeRegex = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** A directory of someone else's (what a planted link points at), with a few files to lose. */
+async function victimDir(name: string): Promise<string> {
+  const victim = join(work, name);
+  await mkdir(join(victim, 'stacks', 'x'), { recursive: true });
+  await writeFile(join(victim, 'precious.txt'), 'precious\n');
+  await writeFile(join(victim, 'stacks', 'x', 'data'), 'data\n');
+  await writeFile(join(victim, 'lock'), 'not yours\n');
+  return victim;
+}
+
+withPrivateMount('14.1 a prefix lock that cannot be written (no space left) is exit 9 naming the lock, and leaves nothing behind', async (t) => {
+  const mnt = join(work, 'lock-enospc');
+  await mkdir(mnt);
+  const prefix = join(mnt, 'prefix');
+  const requests = world!.server.requests.length;
+  // Room for the prefix and its .wsgi-httpd, not for one more file: the lock's owner record.
+  const result = await runWithTmpfs(
+    mnt,
+    { size: '2g', inodes: 3 },
+    [
+      'sh',
+      '-c',
+      `"$@"; echo "exit=$?"; find ${mnt} -mindepth 1`,
+      'sh',
+      process.execPath,
+      '--import=tsx',
+      cliMain,
+      'build',
+      '--prefix',
+      prefix,
+      ...common(),
+      '--no-python-package',
+    ],
+    { ...process.env, CI: '1', WSGI_HTTPD_CACHE_DIR: join(work, 'cache-lock-enospc') },
+  );
+  t.is(result.code, 0, result.stderr);
+  const [exit, ...left] = result.stdout
+    .trim()
+    .split('\n')
+    .filter((l) => /^exit=|^\//.test(l));
+  t.is(exit, 'exit=9', result.stderr + result.stdout);
+  t.true(
+    result.stderr.includes(`error: cannot take the lock ${prefix}/.wsgi-httpd/lock: no space left on device (ENOSPC) (fix: free space`),
+    result.stderr,
+  );
+  t.notRegex(result.stderr, /internal error|\n\s+at /);
+  t.deepEqual(left, [], 'no lock, no temp file, not even the directories made for it');
+  t.is(world!.server.requests.length, requests, 'nothing was downloaded');
+});
+
+withPrivateMount('14.1 a prefix lock on a file system gone read-only is exit 9 naming the lock, and changes nothing', async (t) => {
+  const mnt = join(work, 'lock-erofs');
+  await mkdir(mnt);
+  const prefix = join(mnt, 'prefix');
+  const listing = `find ${mnt} -printf '%p %y %s\\n' | sort`;
+  const cli = (...args: string[]) => [process.execPath, '--import=tsx', cliMain, ...args].map((a) => `'${a}'`).join(' ');
+  const script = [
+    `${cli('build', '--prefix', prefix, ...common(), '--no-python-package')} > /dev/null || exit 99`,
+    `mount -o remount,ro ${mnt}`,
+    `echo BEFORE; ${listing}`,
+    `${cli('uninstall', '--prefix', prefix)}; echo "exit=$?"`,
+    `echo AFTER; ${listing}`,
+  ].join('\n');
+  const result = await runWithTmpfs(mnt, { size: '2g' }, ['sh', '-c', script], { ...process.env, CI: '1', WSGI_HTTPD_CACHE_DIR: sharedCache() });
+  t.is(result.code, 0, result.stderr + result.stdout);
+  const [, before, after] = /BEFORE\n([\s\S]*)exit=\d+\nAFTER\n([\s\S]*)$/.exec(result.stdout) ?? [];
+  t.regex(result.stdout, /exit=9\n/, result.stderr);
+  t.true(
+    result.stderr.includes(`error: cannot take the lock ${prefix}/.wsgi-httpd/lock: read-only file system (EROFS) (fix: choose a location`),
+    result.stderr,
+  );
+  t.truthy(before);
+  t.is(after, before, 'nothing changed');
+});
+
+test.serial(
+  '14.4 a symlinked .wsgi-httpd or .wsgi-httpd/stacks is refused by build (exit 2 naming it); what it points at is untouched',
+  async (t) => {
+    for (const planted of ['.wsgi-httpd', '.wsgi-httpd/stacks']) {
+      const prefix = join(work, `linked-${planted.replace(/\W+/g, '-')}`);
+      await mkdir(join(prefix, '.wsgi-httpd'), { recursive: true });
+      const victim = await victimDir(`victim-${planted.replace(/\W+/g, '-')}`);
+      if (planted === '.wsgi-httpd') await rm(join(prefix, '.wsgi-httpd'), { recursive: true });
+      await symlink(victim, join(prefix, planted));
+      const before = await snapshotTree(victim);
+      const result = await build(prefix);
+      t.is(result.code, 2, result.stderr + result.stdout);
+      t.true(
+        lastLine(result.stderr).includes(`error: ${join(prefix, planted)} is a symbolic link, where wsgi-toolchain keeps a directory of its own`),
+      );
+      t.deepEqual(await snapshotTree(victim), before, 'the victim is byte-identical');
+    }
+  },
+);
+
+test.serial('14.4 uninstall (and --dry-run) refuses a symlinked .wsgi-httpd or stacks: exit 2 naming it, nothing removed anywhere', async (t) => {
+  for (const planted of ['.wsgi-httpd', '.wsgi-httpd/stacks']) {
+    const prefix = join(work, `uninstall-linked-${planted.replace(/\W+/g, '-')}`);
+    const built = await build(prefix);
+    t.is(built.code, 0, built.stderr);
+    // The real directory moves out of the prefix; a link to it takes its place (httpd still resolves through it).
+    const victim = join(work, `uninstall-victim-${planted.replace(/\W+/g, '-')}`);
+    await rename(join(prefix, planted), victim);
+    await symlink(victim, join(prefix, planted));
+    const before = { prefix: await snapshotTree(prefix), victim: await snapshotTree(victim) };
+    for (const extra of [['--dry-run'], []]) {
+      const result = await runCli(['uninstall', '--prefix', prefix, ...extra], { env: { WSGI_HTTPD_CACHE_DIR: sharedCache() } });
+      t.is(result.code, 2, result.stderr + result.stdout);
+      t.true(
+        lastLine(result.stderr).includes(`error: ${join(prefix, planted)} is a symbolic link, where wsgi-toolchain keeps a directory of its own`),
+      );
+      t.deepEqual({ prefix: await snapshotTree(prefix), victim: await snapshotTree(victim) }, before);
+    }
+  }
+});
+
+test.serial(
+  '14.4 a symlink planted as <store>/tmp or <store>/layers/<key> is refused (exit 2 naming it); nothing outside the store is deleted',
+  async (t) => {
+    const seeded = await build(join(work, 'store-seed'));
+    t.is(seeded.code, 0, seeded.stderr);
+
+    // tmp/: what a killed build left there (a dead pid in the name) is cleared before each build, never through a link.
+    const tmpStore = join(work, 'store-tmp-link');
+    await mkdir(tmpStore);
+    const tmpVictim = await victimDir('store-tmp-victim');
+    await mkdir(join(tmpVictim, 'layer-2147483646-abcd'));
+    await writeFile(join(tmpVictim, 'layer-2147483646-abcd', 'file'), 'kept\n');
+    await symlink(tmpVictim, join(tmpStore, 'tmp'));
+    const tmpBefore = await snapshotTree(tmpVictim);
+    const viaTmp = await build(join(work, 'store-tmp-prefix'), [], tmpStore);
+    t.is(viaTmp.code, 2, viaTmp.stderr + viaTmp.stdout);
+    t.true(lastLine(viaTmp.stderr).includes(`error: ${join(tmpStore, 'tmp')} is a symbolic link`), viaTmp.stderr);
+    t.deepEqual(await snapshotTree(tmpVictim), tmpBefore);
+
+    // layers/<key>: a copy of the store whose apr layer directory is a link to a lookalike elsewhere.
+    const layerStore = join(work, 'store-layer-link');
+    execFileSync('cp', ['-a', sharedCache(), layerStore]);
+    const key = (await readdir(join(layerStore, 'layers'))).find(
+      (k) => readFileSyncJson(join(layerStore, 'layers', k, 'layer.json')).component === 'apr',
+    )!;
+    const layerVictim = join(work, 'store-layer-victim');
+    await rename(join(layerStore, 'layers', key), layerVictim);
+    await symlink(layerVictim, join(layerStore, 'layers', key));
+    const layerBefore = await snapshotTree(layerVictim);
+    const viaLayer = await build(join(work, 'store-layer-prefix'), ['--force'], layerStore);
+    t.is(viaLayer.code, 2, viaLayer.stderr + viaLayer.stdout);
+    t.true(lastLine(viaLayer.stderr).includes(`error: ${join(layerStore, 'layers', key)} is a symbolic link`), viaLayer.stderr);
+    const pruned = await runCli(['cache', 'prune', '--keep', '0'], { env: { WSGI_HTTPD_CACHE_DIR: layerStore } });
+    t.is(pruned.code, 2, pruned.stderr + pruned.stdout);
+    t.true(lastLine(pruned.stderr).includes(`${join(layerStore, 'layers', key)} is a symbolic link`), pruned.stderr);
+    t.deepEqual(await snapshotTree(layerVictim), layerBefore, 'the lookalike layer elsewhere is byte-identical');
+  },
+);
+
+function readFileSyncJson(path: string): { component?: string } {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as { component?: string };
+  } catch {
+    return {};
+  }
+}
+
+/** A virtualenv made without pip (the build lays the package out itself), readable by the server account. */
+function makeVenv(dir: string): string {
+  execFileSync('/usr/bin/python3', ['-m', 'venv', '--without-pip', dir]);
+  return join(dir, 'bin', 'python');
+}
+
+/** Live processes (zombies aside) whose working directory or command line is under dir. */
+async function sleepingUnder(dir: string): Promise<boolean> {
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const cmdline = (await readFile(`/proc/${name}/cmdline`, 'utf8')).split('\0').join(' ').trim();
+      const { readlink } = await import('node:fs/promises');
+      const cwd = await readlink(`/proc/${name}/cwd`).catch(() => '');
+      if (/^sleep \d+$/.test(cmdline) && cwd.startsWith(`${dir}/`)) return true;
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return false;
+}
+
+test.serial(
+  '14.5 a build that fails at the switch, after the Python package went into the virtualenv, leaves the virtualenv byte-identical',
+  async (t) => {
+    const dir = join(work, 'venv-rollback');
+    await mkdir(dir);
+    const venv = join(dir, 'venv');
+    const python = makeVenv(venv);
+    const before = await snapshotTree(venv);
+    const cache = join(dir, 'cache'); // its own store: the build compiles, and its slow apr configure is a window
+    const child = spawn(
+      process.execPath,
+      ['--import=tsx', cliMain, 'build', '--prefix', venv, ...common(slowApr), '--sources', slowApr.sourcesDir, '--python', python],
+      { cwd: repoRoot, env: { ...process.env, CI: '1', WSGI_HTTPD_CACHE_DIR: cache }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exit = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const deadline = Date.now() + 60_000;
+    while (!(await sleepingUnder(cache))) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`apr's configure never slept:\n${out}`);
+      await sleep(50);
+    }
+    // While the build runs (after every plan-time check), something not of the tool's appears where the lock goes.
+    const foreign = join(venv, 'wsgi-toolchain.lock.json');
+    await mkdir(foreign);
+    const code = await exit;
+    t.is(code, 2, out);
+    t.regex(out, /Python package .*: mod_wsgi 9\.0\.0, \d+ files, nothing compiled/, 'the package step ran');
+    t.true(lastLine(out).includes(`error: ${foreign} exists and was not written by wsgi-toolchain (it is a directory)`), lastLine(out));
+    const after = await snapshotTree(venv);
+    delete after['wsgi-toolchain.lock.json'];
+    t.deepEqual(after, before, 'the virtualenv is byte-identical: no package, no script, no stack, no link');
+  },
+);
+
+test.serial('14.5 a mod_wsgi-apxs of another installer in the virtualenv is never overwritten: the drop-in is skipped, naming it', async (t) => {
+  const venv = join(work, 'venv-foreign-apxs');
+  const python = makeVenv(venv);
+  const apxs = join(venv, 'bin', 'mod_wsgi-apxs');
+  await writeFile(apxs, '#!/bin/sh\necho theirs\n', { mode: 0o755 });
+  const result = await runCli(['build', '--prefix', venv, ...common(), '--python', python], { env: { WSGI_HTTPD_CACHE_DIR: sharedCache() } });
+  t.is(result.code, 0, result.stderr + result.stdout);
+  t.true(result.stdout.includes(`drop-in skipped: ${venv} already has mod_wsgi-httpd (${apxs})`), result.stdout);
+  t.is(await readFile(apxs, 'utf8'), '#!/bin/sh\necho theirs\n');
+  const site = execFileSync(python, ['-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])']).toString().trim();
+  t.false(existsSync(join(site, 'mod_wsgi_packages')));
+});
+
+test.serial(
+  '14.6 a too long prefix, a prefix with a space, a prefix that is a file: --dry-run says where the build would stop; the build exits 2 before any download',
+  async (t) => {
+    const file = join(work, 'a-file');
+    await writeFile(file, 'not a directory\n');
+    const cases: [string, string][] = [
+      [join(work, 'long', 'x'.repeat(200)), 'bytes long; binaries are built for a 200-byte path'],
+      [join(work, 'with space'), "contains a space, which Apache's configuration, apachectl and apxs cannot carry"],
+      [file, 'the prefix is a file, not a directory'],
+    ];
+    for (const [prefix, problem] of cases) {
+      const cache = join(work, `cache-plan-${cases.findIndex((c) => c[0] === prefix)}`); // empty: a build would download
+      const requests = world!.server.requests.length;
+      const dry = await runCli(['build', '--prefix', prefix, ...common(), '--dry-run'], { env: { WSGI_HTTPD_CACHE_DIR: cache } });
+      t.is(dry.code, 0, dry.stderr);
+      const stop = dry.stdout.slice(dry.stdout.indexOf('The build would stop here:'));
+      t.true(stop.startsWith('The build would stop here:') && stop.includes(problem), dry.stdout);
+      const real = await runCli(['build', '--prefix', prefix, ...common()], { env: { WSGI_HTTPD_CACHE_DIR: cache } });
+      t.is(real.code, 2, real.stderr);
+      t.true(lastLine(real.stderr).includes(problem), lastLine(real.stderr));
+      t.is(world!.server.requests.length, requests, 'nothing was downloaded');
+      t.false(existsSync(join(work, 'long')) || existsSync(join(work, 'with space')), 'no prefix was made');
+    }
+  },
+);
+
+withPrivateMount(
+  '14.6 a store on its own small file system: --dry-run says the build would stop at its free space; the build stops there',
+  async (t) => {
+    const mnt = join(work, 'small-store');
+    await mkdir(mnt);
+    const buildDir = join(work, 'small-store-build');
+    const requests = world!.server.requests.length;
+    const cli = (...args: string[]) => [process.execPath, '--import=tsx', cliMain, ...args].map((a) => `'${a}'`).join(' ');
+    const prefix = join(work, 'small-store-prefix');
+    const script = [
+      `${cli('build', '--prefix', prefix, ...common(), '--dry-run')}; echo "dry=$?"`,
+      `${cli('build', '--prefix', prefix, ...common())}; echo "real=$?"`,
+    ].join('\n');
+    const result = await runWithTmpfs(mnt, { size: '64m' }, ['sh', '-c', script], {
+      ...process.env,
+      CI: '1',
+      WSGI_HTTPD_CACHE_DIR: join(mnt, 'cache'),
+      WSGI_HTTPD_BUILD_DIR: buildDir,
+    });
+    t.is(result.code, 0, result.stderr + result.stdout);
+    t.regex(result.stdout, /dry=0\n/);
+    t.regex(
+      result.stdout,
+      /The build would stop here:\n(.|\n)*Free space \(store\)(.|\n)*free for the store .*\/small-store\/cache; the build needs at least 1\.0 GiB/,
+    );
+    t.regex(result.stdout, /real=3\n/, result.stderr);
+    t.regex(lastLine(result.stderr), /free for the store .*\/small-store\/cache/);
+    t.is(world!.server.requests.length, requests, 'nothing was downloaded');
+    t.false(existsSync(prefix));
+  },
+);
+
+withPrivateMount('14.7 no space left while the stack is assembled: exit 9 naming the path, the prefix as it was, the new stack gone', async (t) => {
+  const mnt = join(work, 'assemble-enospc');
+  await mkdir(mnt);
+  const prefix = join(mnt, 'prefix');
+  const warm = await build(join(work, 'assemble-warm')); // the layers are in the store: the build only assembles
+  t.is(warm.code, 0, warm.stderr);
+  const listing = `find ${mnt} -printf '%p %y %s\\n' | sort`;
+  const cli = [process.execPath, '--import=tsx', cliMain, 'build', '--prefix', prefix, ...common(), '--no-python-package']
+    .map((a) => `'${a}'`)
+    .join(' ');
+  // doctor wants 1 GiB free under the prefix, so the disk fills by files, not bytes: room for the prefix, a file of
+  // the user's, .wsgi-httpd with its lock and stacks/, and a few files of the stack, not all of them.
+  const script = [`echo mine > ${prefix}/README`, `echo BEFORE; ${listing}`, `${cli} > /dev/null; echo "exit=$?"`, `echo AFTER; ${listing}`].join(
+    '\n',
+  );
+  const result = await runWithTmpfs(mnt, { size: '2g', inodes: 16, mkdirs: [prefix] }, ['sh', '-c', script], {
+    ...process.env,
+    CI: '1',
+    WSGI_HTTPD_CACHE_DIR: sharedCache(),
+  });
+  t.is(result.code, 0, result.stderr + result.stdout);
+  t.regex(result.stdout, /exit=9\n/, result.stderr + result.stdout);
+  t.regex(
+    lastLine(result.stderr),
+    new RegExp(`error: cannot \\w+ ${escapeRegex(prefix)}/\\.wsgi-httpd/stacks/[0-9a-f]+/\\S+: no space left on device \\(ENOSPC\\)`),
+  );
+  t.notRegex(result.stderr, /internal error|\n\s+at /);
+  const [, before, after] = /BEFORE\n([\s\S]*)exit=\d+\nAFTER\n([\s\S]*)$/.exec(result.stdout) ?? [];
+  t.truthy(before);
+  t.is(after, before, 'the prefix is as it was: the new stack, .wsgi-httpd and the lock are gone');
+});
+
+test.serial('14.7 -j 0, -j -1, -j 100000: exit 2 before anything is done', async (t) => {
+  for (const jobs of ['0', '-1', '100000']) {
+    const prefix = join(work, `jobs-${jobs}`);
+    const result = await runCli(['build', '--prefix', prefix, '--recipes', fixtures.recipesDir, '--python', '/usr/bin/python3', `-j${jobs}`]);
+    t.is(result.code, 2, result.stderr);
+    t.true(lastLine(result.stderr).includes(`--jobs ${jobs} is not a number from 1 to 512`), result.stderr);
+    t.false(existsSync(prefix));
+  }
+});
+
+test.serial(
+  '14.9 a lock is untrusted input: a file name with a path, an extra configure argument, an apr sha256 the recipes do not give: exit 2 naming it; the overlay that defines that sha256 makes it pass',
+  async (t) => {
+    const dir = join(work, 'untrusted-lock');
+    await mkdir(dir);
+    const env = { WSGI_HTTPD_CACHE_DIR: join(dir, 'cache') }; // empty: anything that got as far as a download would show
+    const lockFile = join(dir, 'good.lock.json');
+    const locked = await runCli(['lock', '--output', lockFile, ...common()], { env });
+    t.is(locked.code, 0, locked.stderr);
+    const good = JSON.parse(await readFile(lockFile, 'utf8')) as {
+      components: { name: string; version: string; artifacts: { file: string; sha256: string }[]; configureArgs: string[] }[];
+    };
+    const variant = async (name: string, change: (lock: typeof good) => void) => {
+      const lock = structuredClone(good);
+      change(lock);
+      const file = join(dir, `${name}.lock.json`);
+      await writeFile(file, JSON.stringify(lock, null, 2));
+      return file;
+    };
+    const component = (lock: typeof good, name: string) => lock.components.find((c) => c.name === name)!;
+    const otherSha = otherApr.files.find((f) => f.component === 'apr')!.sha256;
+    t.not(otherSha, component(good, 'apr').artifacts[0]!.sha256, 'the other apr tarball has its own sha256');
+    const cases: [string, string, RegExp][] = [
+      [
+        await variant('path-name', (l) => {
+          component(l, 'apr').artifacts[0]!.file = '../x';
+        }),
+        'path',
+        /is not valid: apr names the file "\.\.\/x", which is not a plain file name/,
+      ],
+      [
+        await variant('extra-arg', (l) => {
+          component(l, 'httpd').configureArgs.push('--enable-so-evil');
+        }),
+        'extra',
+        /does not match the recipes for httpd 2\.4\.99: its configureArgs \[.*"--enable-so-evil"\] differ from the recipe's/,
+      ],
+      [
+        await variant('other-apr', (l) => {
+          component(l, 'apr').artifacts[0]!.sha256 = otherSha;
+        }),
+        'sha',
+        new RegExp(`does not match the recipes for apr 1\\.9\\.0: its files apr-1\\.9\\.0\\.tar\\.gz ${otherSha} are not what the recipes give`),
+      ],
+    ];
+    const requests = world!.server.requests.length;
+    for (const [file, , message] of cases) {
+      const prefix = join(dir, 'prefix');
+      const result = await runCli(['build', '--prefix', prefix, '--lock', file, ...common(), '--no-python-package'], { env });
+      t.is(result.code, 2, result.stderr);
+      t.regex(lastLine(result.stderr), message);
+      t.false(existsSync(prefix));
+    }
+    t.is(world!.server.requests.length, requests, 'nothing was downloaded');
+    // The overlay that defines that apr sha256 (its recipes, its sources) makes the same lock good.
+    const passed = await runCli(
+      [
+        'build',
+        '--prefix',
+        join(dir, 'prefix'),
+        '--lock',
+        cases[2]![0],
+        ...common(otherApr),
+        '--sources',
+        otherApr.sourcesDir,
+        '--no-python-package',
+      ],
+      { env },
+    );
+    t.is(passed.code, 0, passed.stderr + passed.stdout);
+    const installed = JSON.parse(await readFile(join(dir, 'prefix', 'wsgi-toolchain.lock.json'), 'utf8')) as typeof good;
+    t.is(component(installed, 'apr').artifacts[0]!.sha256, otherSha);
   },
 );
