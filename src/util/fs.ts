@@ -1,7 +1,16 @@
+import { randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { lstat, mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
+
+/**
+ * A name beside `path` for writing it before it is renamed into place: never predictable (another user who can write
+ * that directory cannot plant a link there first), to be created exclusively (flag 'wx').
+ */
+export function partialName(path: string): string {
+  return `${path}.partial-${randomBytes(6).toString('hex')}`;
+}
 
 /** The entry itself exists (a dangling symlink counts). */
 export async function pathExists(path: string): Promise<boolean> {

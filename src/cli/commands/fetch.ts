@@ -20,6 +20,7 @@ import { formatBytes, progressReporter } from '../../fetch/progress.js';
 import { checkSignature, keysFor, loadSigningKeys, type SigningKeys } from '../../fetch/signature.js';
 import { indexSourceDirs } from '../../fetch/sources.js';
 import type { PlannedComponent } from '../../pipeline/plan.js';
+import { partialName } from '../../util/fs.js';
 import { buildOptionsFrom, defaultPrefix, type ParsedFlags } from '../args.js';
 
 const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -45,10 +46,10 @@ export interface FetchReport {
   files: FetchedFile[];
 }
 
-/** Copies src to dest through dest.partial while hashing; keeps it only when the sha256 matches. */
+/** Copies src to dest through a fresh dest.partial-<random> while hashing; keeps it only when the sha256 matches. */
 async function copyChecked(src: string, dest: string, sha256: string): Promise<void> {
   await mkdir(dirname(dest), { recursive: true });
-  const partial = `${dest}.partial`;
+  const partial = partialName(dest);
   const hash = createHash('sha256');
   try {
     await pipeline(
@@ -59,7 +60,7 @@ async function copyChecked(src: string, dest: string, sha256: string): Promise<v
           cb(null, chunk);
         },
       }),
-      createWriteStream(partial),
+      createWriteStream(partial, { flags: 'wx' }),
     );
   } catch (error) {
     await rm(partial, { force: true });
