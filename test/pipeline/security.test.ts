@@ -11,7 +11,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, copyFile, mkdir, readdir, readFile, realpath, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readdir, readFile, readlink, realpath, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -45,8 +45,35 @@ test.before(async () => {
 
 test.after.always(async () => {
   attacker?.remove();
+  // Only when a test failed half-way: serve runs the server in a process group of its own, so a serve killed by the
+  // test's timer leaves it; whatever still runs from this file's work dir is stopped here.
+  if (work) for (const pid of await processesUnder(work)) killPid(pid);
   await closeFixtureWorld(world);
 });
+
+/** Live processes (zombies aside) whose command line names dir. */
+async function processesUnder(dir: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
+      if ((await readFile(`/proc/${name}/cmdline`, 'utf8')).includes(dir)) found.push(Number(name));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return found;
+}
+
+function killPid(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    /* gone */
+  }
+}
 
 /** A test that needs another local user: skipped with the reason off CI, a failure under CI. */
 function withAttacker(title: string, fn: (t: ExecutionContext, attacker: ThrowawayUser) => Promise<void>): void {
@@ -467,13 +494,12 @@ function makeVenv(dir: string): string {
   return join(dir, 'bin', 'python');
 }
 
-/** Live processes (zombies aside) whose working directory or command line is under dir. */
+/** Whether a `sleep N` (a slow fixture step) runs with its working directory under dir. */
 async function sleepingUnder(dir: string): Promise<boolean> {
   for (const name of await readdir('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const cmdline = (await readFile(`/proc/${name}/cmdline`, 'utf8')).split('\0').join(' ').trim();
-      const { readlink } = await import('node:fs/promises');
       const cwd = await readlink(`/proc/${name}/cwd`).catch(() => '');
       if (/^sleep \d+$/.test(cmdline) && cwd.startsWith(`${dir}/`)) return true;
     } catch {
