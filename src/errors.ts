@@ -1,4 +1,4 @@
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /**
@@ -222,20 +222,29 @@ const syscallVerbs: Record<string, string> = {
 
 /**
  * Node's `mkdir(path, { recursive: true })` reports ENOENT when the real failure is a read-only file system (checked
- * on Node 20.20: `mkdir -p` of /ro/a/b on a read-only mount gives ENOENT for /ro/a). So for an ENOENT from mkdir, ask
- * the deepest existing ancestor whether it may be written to: if not, that is the error to report (with the original
- * path); if it may, the ENOENT stands.
+ * on Node 20.20: `mkdir -p` of /ro/a/b on a read-only mount gives ENOENT for /ro/a), or a full one (no inode left). So
+ * for an ENOENT from mkdir, ask the deepest existing ancestor whether it may be written to: if not, that is the error
+ * to report (with the original path); if it may but its file system has no free inode or block, that is ENOSPC;
+ * otherwise the ENOENT stands.
  */
 function recursiveMkdirCause(e: NodeJS.ErrnoException): NodeJS.ErrnoException {
   let ancestor = e.path!;
   while (!existsSync(ancestor) && dirname(ancestor) !== ancestor) ancestor = dirname(ancestor);
+  const withCode = (code: string) => Object.assign(Object.create(e) as NodeJS.ErrnoException, { code });
   try {
     accessSync(ancestor, constants.W_OK);
-    return e;
   } catch (probe) {
     const code = (probe as NodeJS.ErrnoException).code;
-    return code && code in systemErrors ? Object.assign(Object.create(e) as NodeJS.ErrnoException, { code }) : e;
+    return code && code in systemErrors ? withCode(code) : e;
   }
+  try {
+    const fs = statfsSync(ancestor);
+    // (file systems that do not count inodes, such as btrfs, report 0 files and 0 free)
+    if ((fs.files > 0 && fs.ffree === 0) || fs.bfree === 0) return withCode('ENOSPC');
+  } catch {
+    /* cannot tell: the ENOENT stands */
+  }
+  return e;
 }
 
 /**

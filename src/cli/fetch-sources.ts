@@ -22,6 +22,7 @@ import { indexSourceDirs } from '../fetch/sources.js';
 import type { PlannedComponent } from '../pipeline/plan.js';
 import { type BuildValues, buildOptionsFrom, defaultPrefix } from './build-options.js';
 import type { ComponentRequest } from './command.js';
+import { partialName } from '../util/fs.js';
 
 const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 
@@ -46,10 +47,10 @@ export interface FetchReport {
   files: FetchedFile[];
 }
 
-/** Copies src to dest through dest.partial while hashing; keeps it only when the sha256 matches. */
+/** Copies src to dest through a fresh dest.partial-<random> while hashing; keeps it only when the sha256 matches. */
 async function copyChecked(src: string, dest: string, sha256: string): Promise<void> {
   await mkdir(dirname(dest), { recursive: true });
-  const partial = `${dest}.partial`;
+  const partial = partialName(dest);
   const hash = createHash('sha256');
   try {
     await pipeline(
@@ -60,7 +61,7 @@ async function copyChecked(src: string, dest: string, sha256: string): Promise<v
           cb(null, chunk);
         },
       }),
-      createWriteStream(partial),
+      createWriteStream(partial, { flags: 'wx' }),
     );
   } catch (error) {
     await rm(partial, { force: true });

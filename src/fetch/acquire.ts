@@ -26,7 +26,7 @@ import {
   type DownloadProgress,
 } from './download.js';
 import { sha256File } from './hash.js';
-import { isRegularFile } from '../util/fs.js';
+import { isRegularFile, partialName } from '../util/fs.js';
 
 export interface ArtifactRef {
   file: string;
@@ -85,11 +85,11 @@ function isFileUrl(url: string): boolean {
 }
 
 /**
- * Copies src to dest through `<dest>.partial` while hashing; renames only when the hash matches.
+ * Copies src to dest through a fresh `<dest>.partial-<random>` while hashing; renames only when the hash matches.
  * Returns the actual hash on a mismatch (and leaves nothing behind), undefined on success.
  */
 async function copyVerified(src: string, dest: string, sha256: string, signal?: AbortSignal): Promise<string | undefined> {
-  const partial = `${dest}.partial`;
+  const partial = partialName(dest);
   try {
     await mkdir(dirname(dest), { recursive: true });
   } catch (error) {
@@ -105,7 +105,7 @@ async function copyVerified(src: string, dest: string, sha256: string, signal?: 
           callback(null, chunk);
         },
       }),
-      createWriteStream(partial),
+      createWriteStream(partial, { flags: 'wx' }),
     );
   } catch (error) {
     await rm(partial, { force: true });

@@ -15,8 +15,8 @@
  *   when the OS said why (fromSystemError), else a CacheWriteError: no other source would help.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { constants, createWriteStream } from 'node:fs';
+import { lstat, mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -139,9 +139,11 @@ function parseRetryAfter(value: string | undefined): number | undefined {
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
+/** Bytes of a partial to resume (0 for anything but a regular file: a link there is never read or written through). */
 async function sizeOf(path: string): Promise<number> {
   try {
-    return (await stat(path)).size;
+    const st = await lstat(path);
+    return st.isFile() ? st.size : 0;
   } catch {
     return 0;
   }
@@ -294,7 +296,10 @@ export async function downloadVerified(opts: DownloadOptions): Promise<DownloadR
         callback(null, chunk);
       },
     });
-    const out = createWriteStream(partial, { flags: resumed ? 'a' : 'w' });
+    // The partial keeps one name so a later run can resume it; it is never written through a link planted there
+    // (open(2) flags as a number: Node passes them through, its types only list the string forms).
+    const flags = (resumed ? constants.O_APPEND : constants.O_CREAT | constants.O_TRUNC) | constants.O_WRONLY | constants.O_NOFOLLOW;
+    const out = createWriteStream(partial, { flags: flags as unknown as string });
     let writeFailed: Error | undefined;
     out.on('error', (error) => (writeFailed = error));
     armIdle();

@@ -8,7 +8,7 @@
  * The sha256 pin stays the primary check; the signature adds "made by a release manager" for releases whose sha256
  * came from a third party, and for overlay recipes (--recipes) that add versions.
  */
-import { createWriteStream } from 'node:fs';
+import { constants, createWriteStream } from 'node:fs';
 import { access, chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
@@ -21,7 +21,7 @@ import { builtinRecipesDir } from '../recipe/load.js';
 import { run } from '../util/run.js';
 import { expandMirrorPath, mirrorUrl, type AcquireResult, type ArtifactRef } from './acquire.js';
 import { agentsFor, proxyRequest } from './proxy.js';
-import { isRegularFile } from '../util/fs.js';
+import { isRegularFile, partialName } from '../util/fs.js';
 
 export interface PinnedKey {
   fingerprint: string;
@@ -277,7 +277,7 @@ export function signatureCachePath(archivePath: string): string {
 const maxSignatureBytes = 256 * 1024;
 
 async function downloadSmall(url: string, dest: string, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<string> {
-  const partial = `${dest}.partial`;
+  const partial = partialName(dest);
   await mkdir(dirname(dest), { recursive: true });
   const stream = got.stream(url, {
     throwHttpErrors: false,
@@ -301,7 +301,7 @@ async function downloadSmall(url: string, dest: string, env: NodeJS.ProcessEnv, 
     return String(status);
   }
   let size = 0;
-  const out = createWriteStream(partial);
+  const out = createWriteStream(partial, { flags: 'wx' });
   let writeFailed: Error | undefined;
   out.on('error', (error) => (writeFailed = error));
   try {
@@ -356,8 +356,9 @@ export async function acquireSignature(opts: {
       tried.push(`${path}: too large for a signature`);
       return undefined;
     }
-    await copyFile(path, `${dest}.partial`);
-    await rename(`${dest}.partial`, dest);
+    const partial = partialName(dest);
+    await copyFile(path, partial, constants.COPYFILE_EXCL);
+    await rename(partial, dest);
     return { path: dest, origin };
   };
   const local: string[] = [];

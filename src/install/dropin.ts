@@ -14,10 +14,14 @@
  *   <site-packages>/mod_wsgi_packages/httpd/{bin,modules,lib,include,build,conf} -> <prefix>/httpd/...
  *   <site-packages>/mod_wsgi_packages/httpd/wsgi-toolchain-dropin.json   what we created, for uninstallDropIn
  *
+ * Every file is written whole or not at all (temp file, then link(2)), and never over an existing one: a
+ * mod_wsgi-apxs or mod_wsgi_packages.httpd of another installer stays as it is and the drop-in is skipped.
+ *
  * The links go through <prefix>/httpd, so the drop-in follows every rebuild. No dist-info is written: pip does not
  * think mod_wsgi-httpd is installed (mod_wsgi-standalone, which pins a mod_wsgi-httpd version, is not covered).
  */
-import { lstat, mkdir, readFile, readdir, rm, rmdir, symlink, writeFile, chmod } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { chmod, link, lstat, mkdir, readFile, readdir, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { PythonInfo } from '../python/types.js';
@@ -50,6 +54,22 @@ __path__ = pkgutil.extend_path(__path__, __name__)
 function apxsWrapper(root: string): string {
   const quoted = `'${join(root, 'bin', 'apxs').replaceAll("'", `'\\''`)}'`;
   return `#!/bin/sh\n# mod_wsgi-apxs: the apxs of the wsgi-toolchain build at ${root} (written by wsgi-toolchain).\nexec ${quoted} "$@"\n`;
+}
+
+/**
+ * Writes a new file whole or not at all, and never over anything: the text goes to a temp file beside it (created
+ * exclusively), which is then hard-linked to its name (link(2) fails when the name exists, even if something appeared
+ * there since we looked).
+ */
+async function writeNewFile(path: string, text: string, mode: number): Promise<void> {
+  const temp = `${path}.wsgi-toolchain-${randomBytes(4).toString('hex')}`;
+  try {
+    await writeFile(temp, text, { mode, flag: 'wx' });
+    await chmod(temp, mode);
+    await link(temp, path);
+  } finally {
+    await unlink(temp).catch(() => undefined);
+  }
 }
 
 async function lexists(path: string): Promise<boolean> {
@@ -102,12 +122,12 @@ export async function layOutDropIn(opts: DropInOptions): Promise<DropInResult> {
       created.push(nsDir);
     }
     if (!(await lexists(join(nsDir, '__init__.py')))) {
-      await writeFile(join(nsDir, '__init__.py'), namespaceInit, { mode: 0o644 });
+      await writeNewFile(join(nsDir, '__init__.py'), namespaceInit, 0o644);
       created.push(join(nsDir, '__init__.py'));
     }
     await mkdir(packageDir);
     created.push(packageDir);
-    await writeFile(join(packageDir, '__init__.py'), `# The Apache httpd of the wsgi-toolchain build at ${root}.\n`, { mode: 0o644 });
+    await writeNewFile(join(packageDir, '__init__.py'), `# The Apache httpd of the wsgi-toolchain build at ${root}.\n`, 0o644);
     created.push(join(packageDir, '__init__.py'));
     for (const name of linkedDirs) {
       if (!(await lexists(join(root, name)))) continue;
@@ -115,11 +135,10 @@ export async function layOutDropIn(opts: DropInOptions): Promise<DropInResult> {
       created.push(join(packageDir, name));
     }
     await mkdir(dirname(apxs), { recursive: true });
-    await writeFile(apxs, apxsWrapper(root), { mode: 0o755 });
-    await chmod(apxs, 0o755);
+    await writeNewFile(apxs, apxsWrapper(root), 0o755);
     created.push(apxs);
     created.push(manifest);
-    await writeFile(manifest, `${JSON.stringify({ tool: 'wsgi-toolchain', root, venv, created }, null, 2)}\n`, { mode: 0o644 });
+    await writeNewFile(manifest, `${JSON.stringify({ tool: 'wsgi-toolchain', root, venv, created }, null, 2)}\n`, 0o644);
   } catch (error) {
     await removeCreated(created);
     throw error;

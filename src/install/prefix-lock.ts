@@ -9,7 +9,7 @@
  * with a line naming the lock file.
  */
 import { randomBytes } from 'node:crypto';
-import { link, readFile, realpath, rename, unlink, writeFile } from 'node:fs/promises';
+import { link, readFile, realpath, rename, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fromSystemError, LockedError } from '../errors.js';
@@ -145,6 +145,13 @@ export async function lockPrefix(prefix: string, opts: LockOptions & { created?:
     if (mapped) throw mapped;
     throw error;
   }
-  opts.created?.push(...missing);
-  return takeLock(join(stateDir, 'lock'), opts);
+  try {
+    const release = await takeLock(join(stateDir, 'lock'), opts);
+    opts.created?.push(...missing);
+    return release;
+  } catch (error) {
+    // A lock that cannot be written (a full or read-only disk) leaves nothing: not even the directories made for it.
+    for (const dir of missing.reverse()) await rmdir(dir).catch(() => undefined);
+    throw error;
+  }
 }

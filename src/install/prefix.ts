@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, readdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { Lock } from '../resolve/lock.js';
@@ -62,23 +62,60 @@ export async function inspectPrefix(prefix: string): Promise<PrefixState> {
 export const writeFileAtomic = writeAtomic;
 
 /**
- * Makes the freshly built stack the live one in a single rename of a symlink, then records the lock beside it and
- * removes the stack it replaced. Before the rename the old installation is untouched; after it, the new one is whole.
+ * A lock file place the tool cannot write its lock to without replacing something it did not make: a directory, a
+ * symlink, or anything but a regular file. Refused with exit 2 naming it (plan time and again right before the switch).
+ */
+export async function foreignLockFile(layout: PrefixLayout): Promise<UsageError | undefined> {
+  const st = await lstat(layout.lockFile).catch(() => undefined);
+  if (!st || st.isFile()) return undefined;
+  return new UsageError(
+    `${layout.lockFile} exists and was not written by wsgi-toolchain (it is ${st.isSymbolicLink() ? 'a symbolic link' : st.isDirectory() ? 'a directory' : 'not a regular file'})`,
+    'move it away (the build writes the lock of the live stack there), then build again',
+  );
+}
+
+/**
+ * Makes the freshly built stack the live one in a single rename of a symlink, with the lock beside it, then removes
+ * the stack it replaced. Whatever can fail is done first (the lock goes to a temp file beside its place, created
+ * exclusively); when the lock cannot be moved into place after the switch, the previous link is put back. So on any
+ * failure the prefix is as it was; after success, the new installation is whole.
  */
 export async function activateStack(layout: PrefixLayout, lockText: string, previousStackId?: string): Promise<void> {
   await ensureOwnDir(layout.stateDir);
+  const foreign = await foreignLockFile(layout);
+  if (foreign) throw foreign;
+  const lockTemp = `${layout.lockFile}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   const temporaryLink = join(layout.stateDir, `httpd.link-${process.pid}-${randomBytes(4).toString('hex')}`);
-  await symlink(relative(dirname(layout.link), layout.root), temporaryLink);
   try {
+    await writeFile(lockTemp, lockText, { flag: 'wx' });
+    await symlink(relative(dirname(layout.link), layout.root), temporaryLink);
     await rename(temporaryLink, layout.link);
   } catch (error) {
     await rm(temporaryLink, { force: true });
+    await rm(lockTemp, { force: true });
     throw error;
   }
-  await writeAtomic(layout.lockFile, lockText);
+  try {
+    await rename(lockTemp, layout.lockFile);
+  } catch (error) {
+    await restoreLink(layout, previousStackId);
+    await rm(lockTemp, { force: true });
+    throw error;
+  }
   if (previousStackId && previousStackId !== layout.stackId) {
     await rm(prefixLayout(layout.prefix, previousStackId).root, { recursive: true, force: true });
   }
+}
+
+/** Points <prefix>/httpd back at the previous stack (one rename again), or removes it when there was none. */
+async function restoreLink(layout: PrefixLayout, previousStackId: string | undefined): Promise<void> {
+  if (!previousStackId) {
+    await rm(layout.link, { force: true });
+    return;
+  }
+  const back = join(layout.stateDir, `httpd.link-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await symlink(relative(dirname(layout.link), prefixLayout(layout.prefix, previousStackId).root), back);
+  await rename(back, layout.link);
 }
 
 /** Stack directories other than the live one are leftovers of killed builds: safe to delete (never through a link). */

@@ -11,7 +11,7 @@ import { foreignInstallation, packagePython, uninstallFromVirtualenv } from '../
 import { dropInRoot, uninstallDropIn } from './dropin.js';
 import { readPythonInfo } from '../python/detect.js';
 import type { PythonInfo } from '../python/types.js';
-import { pathExists } from '../util/fs.js';
+import { ownDirPresent, pathExists } from '../util/fs.js';
 
 export interface UninstallOptions {
   /** Where the prefix lock lives (the build's cache dir): default WSGI_HTTPD_CACHE_DIR or ~/.cache/wsgi-httpd. */
@@ -53,6 +53,9 @@ export async function uninstallPrefix(prefixArg: string, opts: UninstallOptions 
       `${prefix} holds no wsgi-toolchain build: nothing to uninstall`,
       'check the --prefix you passed; nothing was changed',
     );
+  // Never through a link planted as the tool's own directories (also for --dry-run, which would list it).
+  const stateDirPath = join(prefix, '.wsgi-httpd');
+  if (await ownDirPresent(stateDirPath)) for (const sub of ['stacks', 'logs']) await ownDirPresent(join(stateDirPath, sub));
   const release = dryRun ? async () => {} : await lockPrefix(prefix, { what: `uninstall of ${prefix}`, waitMs: (opts.waitSeconds ?? 0) * 1000 });
   let removeStateDir = false;
   try {

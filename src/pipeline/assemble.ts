@@ -5,6 +5,7 @@
  * unless --with-manual.
  */
 import { mkdir, rm } from 'node:fs/promises';
+import { fromSystemError } from '../errors.js';
 import { relocateTree, type RelocateStats } from '../install/relocate.js';
 import type { StoredLayer } from '../store/store.js';
 import type { BuildContext } from './context.js';
@@ -20,7 +21,13 @@ export async function assembleStack(ctx: BuildContext, layers: StoredLayer[], ro
   for (const layer of layers) {
     const docs = ctx.options.withManual ? [] : (ctx.plan.lock.components.find((c) => c.name === layer.record.component)?.docs ?? []);
     const skip = (rel: string) => docs.some((d) => rel === d || rel.startsWith(`${d}/`));
-    const stats = await relocateTree(layer.tree, layer.record.placeholder, root, { entries: layer.record.files, layer: layerName(layer), skip });
+    let stats: RelocateStats;
+    try {
+      stats = await relocateTree(layer.tree, layer.record.placeholder, root, { entries: layer.record.files, layer: layerName(layer), skip });
+    } catch (error) {
+      // Named now, while the disk is as it failed: once the half stack is removed, a full disk no longer shows.
+      throw fromSystemError(error) ?? error;
+    }
     for (const k of Object.keys(total) as (keyof RelocateStats)[]) total[k] += stats[k];
     await ctx.store.touch(layer.record.key);
   }

@@ -4,13 +4,13 @@
  * typed error (and exit code). `--dry-run` reports them too.
  */
 import { constants } from 'node:fs';
-import { access, lstat, readFile, stat } from 'node:fs/promises';
+import { access, lstat, readFile, stat, statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { Check, ToolFacts } from '../doctor/doctor.js';
+import { type Check, formatBytes, MIN_FREE_BYTES, type ToolFacts } from '../doctor/doctor.js';
 import { fromSystemError, PrerequisiteError, type ToolchainError, UsageError } from '../errors.js';
 import type { MissingFile } from '../fetch/acquire.js';
 import { indexSourceDirs } from '../fetch/sources.js';
-import type { PrefixState } from '../install/prefix.js';
+import { foreignLockFile, type PrefixState } from '../install/prefix.js';
 import { foreignInstallation, packagePython } from '../python-package/install.js';
 import { parseLauncher } from '../python-package/launcher.js';
 import { othersCanReach } from '../python/detect.js';
@@ -125,7 +125,40 @@ async function ownDirectories(plan: Plan): Promise<Check | undefined> {
       );
     }
   }
-  return undefined;
+  const lockFile = await foreignLockFile(plan.layout);
+  return lockFile ? blocker('prefix-lock-file', 'Prefix state', lockFile) : undefined;
+}
+
+/** The nearest existing directory at or above `dir`, with its stat (through symlinks). */
+async function nearestExisting(dir: string): Promise<{ dir: string; dev: number }> {
+  for (let current = dir; ; current = dirname(current)) {
+    const st = await stat(current).catch(() => undefined);
+    if (st) return { dir: current, dev: st.dev };
+    if (dirname(current) === current) return { dir: current, dev: -1 };
+  }
+}
+
+/**
+ * Room for the layers this build adds to the store, when the store is on another file system than the build
+ * directory (doctor checks the build directory and the prefix; a build directory with room says nothing about a
+ * store on a small disk of its own).
+ */
+async function storeSpace(plan: Plan, facts: ToolFacts, stored: ReadonlySet<string>): Promise<Check | undefined> {
+  if (plan.components.every((c) => stored.has(c.name))) return undefined;
+  const store = await nearestExisting(plan.cacheDir);
+  const build = await nearestExisting(facts.buildDir);
+  if (store.dev === build.dev) return undefined;
+  const info = await statfs(store.dir).catch(() => undefined);
+  if (!info) return undefined;
+  const free = Number(info.bavail) * Number(info.bsize);
+  if (free >= MIN_FREE_BYTES) return undefined;
+  return {
+    id: 'disk-store',
+    title: 'Free space (store)',
+    status: 'fail',
+    detail: `${formatBytes(free)} free for the store ${plan.cacheDir}; the build needs at least ${formatBytes(MIN_FREE_BYTES)} there for the layers it adds`,
+    hint: 'free some space there, or point WSGI_HTTPD_CACHE_DIR (--cache-dir) at a file system with at least 1 GiB free',
+  };
 }
 
 /** As root, verify and serve run httpd's children as an unprivileged account: it must reach the Python and prefix. */
@@ -210,6 +243,7 @@ export async function preflight(input: PreflightInput): Promise<Check[]> {
   const found = await Promise.all([
     prefixPath(plan),
     ownDirectories(plan),
+    storeSpace(plan, input.facts, stored),
     serverAccountAccess(plan, python),
     foreignFiles(plan, options, python),
     offlineSources(plan, options, stored),

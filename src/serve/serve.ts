@@ -15,6 +15,8 @@ import { parseLauncher } from '../python-package/launcher.js';
 import { pythonProgram } from '../util/package-root.js';
 import { capture } from '../util/run.js';
 import { blockingDirectory, unprivilegedAccount } from '../verify/verify.js';
+import { serverUrl, waitUntilAnswering } from './ready.js';
+import { makeServerRoot, type ServerRoot } from './server-root.js';
 
 export const serveUsage = `Usage: wsgi-toolchain serve [--prefix P] [--python PY] TARGET [mod_wsgi-express start-server options...]
        wsgi-toolchain serve [--prefix P] [--python PY] -- [mod_wsgi-express start-server arguments...]
@@ -22,7 +24,11 @@ export const serveUsage = `Usage: wsgi-toolchain serve [--prefix P] [--python PY
 Runs mod_wsgi-express start-server on the httpd built into the prefix, in the foreground (Ctrl-C stops it and every
 process it started). TARGET is a WSGI script file (or a module name with --application-type module); every option after
 TARGET, or after --, goes to mod_wsgi-express unchanged (--port, --processes, --threads, --url-alias,
---document-root, --reload-on-changes, --setup-only --server-root DIR, ...).
+--document-root, --reload-on-changes, --setup-only, --server-root DIR, ...).
+
+It listens on 127.0.0.1 unless --host says otherwise (--host 0.0.0.0 for every address), and prints the URL on a line
+of its own once the server answers. The configuration goes to a fresh private server root under the system temp dir,
+removed when serve ends (--server-root DIR instead: kept; as root it must be a directory only root can write).
 
 As root, the server runs as an unprivileged account (www-data, daemon or nobody unless --user/--group are given); it
 must be able to read the app, the virtualenv and the Python home, which is checked first. The locale defaults to
@@ -172,7 +178,7 @@ export function chooseLocale(installed: Set<string> | undefined, env: NodeJS.Pro
 }
 
 /** Fails when host:port cannot be bound right now. */
-function checkPort(host: string | undefined, port: number): Promise<void> {
+function checkPort(host: string, port: number): Promise<void> {
   return new Promise((done, fail) => {
     const server = createServer();
     server.unref();
@@ -180,17 +186,20 @@ function checkPort(host: string | undefined, port: number): Promise<void> {
       if (error.code === 'EADDRINUSE') {
         fail(
           new ToolchainError(
-            `port ${port}${host ? ` on ${host}` : ''} is already in use`,
+            `port ${port} on ${host} is already in use`,
             `stop what listens there, or pass another port after TARGET: --port ${port === 8000 ? 8080 : port + 1}`,
           ),
         );
       } else if (error.code === 'EADDRNOTAVAIL') {
         fail(
-          new UsageError(`--host ${host} is not an address of this machine`, 'pass --host 127.0.0.1 (or leave it out to listen on all addresses)'),
+          new UsageError(
+            `--host ${host} is not an address of this machine`,
+            'leave --host out (127.0.0.1), or pass --host 0.0.0.0 to listen on every address',
+          ),
         );
       } else done(); // e.g. EACCES for a low port as non-root: let httpd say it
     });
-    server.listen({ port, host: host ?? '0.0.0.0', exclusive: true }, () => server.close(() => done()));
+    server.listen({ port, host, exclusive: true }, () => server.close(() => done()));
   });
 }
 
@@ -340,12 +349,29 @@ export interface ServeOptions {
   note?: (line: string) => void;
   /** How long httpd gets to stop after SIGTERM before SIGKILL (default 10 s). */
   stopGraceMs?: number;
+  /** Where the URL line goes once the server answers: default stdout. */
+  announce?: (line: string) => void;
 }
 
-/** Everything serve would run, without running it (also what tests check). */
-export async function prepareServe(
-  opts: ServeOptions,
-): Promise<{ argv: string[]; env: NodeJS.ProcessEnv; express: ExpressCommand; account?: Account; setupOnly: boolean }> {
+export interface PreparedServe {
+  argv: string[];
+  env: NodeJS.ProcessEnv;
+  express: ExpressCommand;
+  account?: Account;
+  setupOnly: boolean;
+  /** Where the server listens (127.0.0.1 unless --host is given) and the URL serve prints once it answers. */
+  host: string;
+  port: number;
+  url?: string;
+  /** Made here, last: the caller must `remove()` it when done (a no-op for a --server-root of the user's). */
+  serverRoot: ServerRoot;
+}
+
+/**
+ * Everything serve would run (also what tests check). Its one side effect is the server root, made after every
+ * check has passed: the caller removes it with `serverRoot.remove()`.
+ */
+export async function prepareServe(opts: ServeOptions): Promise<PreparedServe> {
   const env = opts.env ?? process.env;
   const cwd = opts.cwd ?? process.cwd();
   const prefix = resolve(cwd, opts.prefix);
@@ -393,25 +419,52 @@ export async function prepareServe(
   const setupOnly = hasFlag(rest, 'setup-only');
   if (!setupOnly && !hasFlag(rest, 'log-to-terminal') && !hasFlag(rest, 'log-directory') && !hasFlag(rest, 'error-log-name'))
     extra.push('--log-to-terminal');
-  if (!setupOnly) {
-    const portText = optionValue(rest, 'port') ?? '8000';
-    const port = Number(portText);
-    if (!Number.isInteger(port) || port < 0 || port > 65535)
-      throw new UsageError(`--port ${portText} is not a port number`, 'pass --port 8000 or another number up to 65535');
-    if (port > 0) await checkPort(optionValue(rest, 'host'), port);
-  }
+  // Like Django's runserver: only this machine can connect unless --host says otherwise.
+  const host = optionValue(rest, 'host') ?? '127.0.0.1';
+  if (!hasFlag(rest, 'host')) extra.push('--host', host);
+  const portText = optionValue(rest, 'port') ?? '8000';
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`--port ${portText} is not a port number`, 'pass --port 8000 or another number up to 65535');
+  if (!setupOnly && port > 0) await checkPort(host, port);
+  const givenRoot = optionValue(rest, 'server-root');
+  if (hasFlag(rest, 'server-root') && !givenRoot) throw new UsageError('--server-root needs a value', 'pass --server-root DIR');
+  const serverRoot = await makeServerRoot(givenRoot === undefined ? undefined : resolve(cwd, givenRoot), account);
+  if (!givenRoot) extra.push('--server-root', serverRoot.path);
   // TARGET stays first so express reads it as its positional argument; our additions go last, after the user's own.
   const argv = [...express.argv, 'start-server', ...(opts.targetGiven && opts.target !== undefined ? [opts.target] : []), ...rest, ...extra];
   const childEnv = pythonEnv(env, express.pythonPath ? { PYTHONPATH: express.pythonPath } : {});
   delete childEnv.PIP_DISABLE_PIP_VERSION_CHECK;
   delete childEnv.PIP_NO_INPUT;
-  return { argv, env: childEnv, express, account, setupOnly };
+  const url = !setupOnly && port > 0 ? serverUrl(host, port) : undefined;
+  return { argv, env: childEnv, express, account, setupOnly, host, port, url, serverRoot };
 }
 
-/** Runs the server in the foreground until it exits or we are told to stop; returns the exit code for the CLI. */
+/**
+ * Runs the server in the foreground until it exits or we are told to stop; returns the exit code for the CLI. The
+ * private server root is removed whatever the end (normal exit, Ctrl-C, SIGTERM, SIGHUP, an error); only a SIGKILL
+ * of serve itself leaves it (a `wsgi-serve-*` directory in the system temp dir).
+ */
 export async function serve(opts: ServeOptions): Promise<number> {
   const note = opts.note ?? ((line: string) => process.stderr.write(`wsgi-toolchain: ${line}\n`));
+  const announce = opts.announce ?? ((line: string) => process.stdout.write(`${line}\n`));
   const prepared = await prepareServe(opts);
+  let code: number | undefined;
+  try {
+    code = await runServer(opts, prepared, note, announce);
+    return code;
+  } finally {
+    // --setup-only leaves a server root to start later with its apachectl: a private one is kept when it worked.
+    if (!(prepared.setupOnly && code === 0)) await prepared.serverRoot.remove();
+  }
+}
+
+async function runServer(
+  opts: ServeOptions,
+  prepared: PreparedServe,
+  note: (line: string) => void,
+  announce: (line: string) => void,
+): Promise<number> {
   note(`${prepared.express.source} start-server${prepared.account ? ` as ${prepared.account.user}:${prepared.account.group}` : ''}`);
   const child = spawn(prepared.argv[0]!, prepared.argv.slice(1), {
     cwd: opts.cwd ?? process.cwd(),
@@ -421,6 +474,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   });
   const pgid = child.pid;
   let stopping: NodeJS.Signals | undefined;
+  let exited = false;
   let killTimer: NodeJS.Timeout | undefined;
   const kill = (signal: NodeJS.Signals) => {
     if (!pgid) return;
@@ -442,14 +496,24 @@ export async function serve(opts: ServeOptions): Promise<number> {
   };
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const s of signals) process.on(s, onSignal);
-  const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((done) => {
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((done) => {
     child.once('error', (error) => done({ code: null, signal: null, error }));
     child.once('exit', (code, signal) => done({ code, signal }));
+  }).finally(() => {
+    exited = true;
   });
+  const url = prepared.url;
+  const ready = url
+    ? waitUntilAnswering(prepared.host, prepared.port, () => exited || stopping !== undefined).then((up) => {
+        if (up) announce(url);
+      })
+    : Promise.resolve();
+  const result = await exit;
+  await ready;
   for (const s of signals) process.off(s, onSignal);
   if (killTimer) clearTimeout(killTimer);
-  if (exit.error)
-    throw new ToolchainError(`cannot run ${prepared.argv[0]}: ${exit.error.message}`, 'rebuild the prefix (its mod_wsgi-express is broken)');
+  if (result.error)
+    throw new ToolchainError(`cannot run ${prepared.argv[0]}: ${result.error.message}`, 'rebuild the prefix (its mod_wsgi-express is broken)');
 
   // httpd stops its children itself; anything left in the group after a bounded wait is killed.
   if (pgid && !prepared.setupOnly) {
@@ -463,10 +527,10 @@ export async function serve(opts: ServeOptions): Promise<number> {
     const left = processGroupMembers(pgid);
     if (left.length > 0) note(`processes ${left.join(', ')} did not stop even after SIGKILL`);
   }
-  if (prepared.setupOnly) {
-    const root = optionValue(opts.passthrough, 'server-root');
-    if (exit.code === 0 && root) note(`set up in ${root}: start with ${join(root, 'apachectl')} start, stop with ${join(root, 'apachectl')} stop`);
+  if (prepared.setupOnly && result.code === 0) {
+    const root = prepared.serverRoot.path;
+    note(`set up in ${root}: start with ${join(root, 'apachectl')} start, stop with ${join(root, 'apachectl')} stop`);
   }
   if (stopping) return ExitCode.interrupted;
-  return exit.code ?? ExitCode.failure;
+  return result.code ?? ExitCode.failure;
 }

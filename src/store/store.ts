@@ -10,14 +10,15 @@
  *   tmp/                      layers being written, then renamed into layers/ complete: a killed build never leaves a
  *                             half layer that looks valid
  *
- * Nothing here follows a symlink where the store's own directories are expected.
+ * Nothing here follows a symlink where the store's own directories are expected: a link (or a file) planted as one of
+ * them, or as a layer directory, is refused (exit 2, naming it) before anything is read, written or deleted there.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rename, rm, utimes, writeFile, stat } from 'node:fs/promises';
+import { lutimes, mkdtemp, readdir, readFile, rename, rm, writeFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { realpath } from 'node:fs/promises';
 import { defaultCacheDir } from '../fetch/cache.js';
-import { ensureOwnDir } from '../util/fs.js';
+import { ensureOwnDir, ownDirPresent } from '../util/fs.js';
 import { processAlive } from '../util/process.js';
 import type { RunsOn } from './keys.js';
 import type { ManifestEntry } from './manifest.js';
@@ -74,6 +75,7 @@ export class Store {
   /** The layer as stored, or undefined when there is none (a layer whose record cannot be read counts as none). */
   async layer(key: string): Promise<StoredLayer | undefined> {
     const dir = this.layerDir(key);
+    if (!(await ownDirPresent(join(this.root, 'layers'))) || !(await ownDirPresent(dir))) return undefined;
     try {
       const record = JSON.parse(await readFile(join(dir, 'layer.json'), 'utf8')) as LayerRecord;
       if (record.format !== layerFormat || record.key !== key) return undefined;
@@ -95,6 +97,7 @@ export class Store {
   /** Removes what killed processes left in tmp/ (their pid is in the name and is gone). */
   async clearStaleTemp(): Promise<void> {
     const tmp = join(this.root, 'tmp');
+    if (!(await ownDirPresent(tmp))) return;
     for (const name of await readdir(tmp).catch(() => [] as string[])) {
       const pid = Number(/-(\d+)-[^-]+$/.exec(name)?.[1]);
       if (pid && pid !== process.pid && !processAlive(pid)) await rm(join(tmp, name), { recursive: true, force: true });
@@ -124,7 +127,9 @@ export class Store {
   async discardLayer(key: string): Promise<void> {
     const trash = join(this.root, 'tmp', `discard-${process.pid}-${randomBytes(4).toString('hex')}`);
     await ensureOwnDir(join(this.root, 'tmp'));
+    if (!(await ownDirPresent(join(this.root, 'layers')))) return;
     try {
+      // A link planted as the layer directory is moved and removed itself, never what it points at.
       await rename(this.layerDir(key), trash);
     } catch {
       return;
@@ -135,10 +140,11 @@ export class Store {
   async touch(key: string): Promise<void> {
     const file = join(this.layerDir(key), 'last-used');
     const now = new Date();
-    await utimes(file, now, now).catch(() => writeFile(file, ''));
+    await lutimes(file, now, now).catch(() => writeFile(file, '', { flag: 'wx' }));
   }
 
   async layers(): Promise<StoredLayer[]> {
+    if (!(await ownDirPresent(join(this.root, 'layers')))) return [];
     const keys = await readdir(join(this.root, 'layers')).catch(() => [] as string[]);
     const found = await Promise.all(keys.map((k) => this.layer(k)));
     return found.filter((l): l is StoredLayer => l !== undefined);
@@ -150,6 +156,7 @@ export class Store {
   }
 
   async stacks(): Promise<StackRecord[]> {
+    if (!(await ownDirPresent(join(this.root, 'stacks')))) return [];
     const names = await readdir(join(this.root, 'stacks')).catch(() => [] as string[]);
     const out: StackRecord[] = [];
     for (const name of names.filter((n) => n.endsWith('.json'))) {
@@ -163,6 +170,7 @@ export class Store {
   }
 
   async removeStack(key: string): Promise<void> {
+    if (!(await ownDirPresent(join(this.root, 'stacks')))) return;
     await rm(join(this.root, 'stacks', `${key}.json`), { force: true });
   }
 
@@ -178,10 +186,12 @@ export class Store {
   }
 
   async forgetUse(prefix: string): Promise<void> {
+    if (!(await ownDirPresent(join(this.root, 'uses')))) return;
     await rm(this.useFile(prefix), { force: true });
   }
 
   async uses(): Promise<UseRecord[]> {
+    if (!(await ownDirPresent(join(this.root, 'uses')))) return [];
     const names = await readdir(join(this.root, 'uses')).catch(() => [] as string[]);
     const out: UseRecord[] = [];
     for (const name of names.filter((n) => n.endsWith('.json'))) {

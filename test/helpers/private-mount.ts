@@ -2,13 +2,14 @@ import { spawn, spawnSync } from 'node:child_process';
 
 /**
  * Runs a command in a private user + mount namespace (`unshare --user --map-root-user --mount`) with a tmpfs mounted
- * on `mountPoint`: of `size` (e.g. "1m", to get a real ENOSPC), and read-only (EROFS) when `readOnly`; the directories
+ * on `mountPoint`: of `size` (e.g. "1m", to get a real ENOSPC), with at most `inodes` files and directories (ENOSPC
+ * when one more is created, whatever the free bytes say), and read-only (EROFS) when `readOnly`; the directories
  * in `mkdirs` are created inside it first. Nothing is mounted outside the namespace and it is gone when the command
  * exits, so tests can make a full or read-only disk without root and without touching the machine.
  */
 export function runWithTmpfs(
   mountPoint: string,
-  options: { size: string; readOnly?: boolean; mkdirs?: string[] },
+  options: { size: string; inodes?: number; readOnly?: boolean; mkdirs?: string[] },
   command: string[],
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -23,7 +24,19 @@ export function runWithTmpfs(
   return new Promise((resolve, reject) => {
     const child = spawn(
       'unshare',
-      ['--user', '--map-root-user', '--mount', 'sh', '-c', script, 'sh', mountPoint, options.size, options.readOnly ? '1' : '0', ...command],
+      [
+        '--user',
+        '--map-root-user',
+        '--mount',
+        'sh',
+        '-c',
+        script,
+        'sh',
+        mountPoint,
+        options.inodes ? `${options.size},nr_inodes=${options.inodes}` : options.size,
+        options.readOnly ? '1' : '0',
+        ...command,
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'], env },
     );
     let stdout = '';
