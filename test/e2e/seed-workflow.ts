@@ -311,6 +311,54 @@ export function registerSeedWorkflowTests(ava: TestFn, getContext: () => SeedCon
     await noSurvivors(t, [srv.root, `127.0.0.1:${srv.port}:`]);
   });
 
+  test.serial('seed: serve with no --host and no --server-root: 127.0.0.1, the URL on a line, a private server root gone after Ctrl-C', async (t) => {
+    const s = state();
+    const app = await writeApp(join(s.work, 'private-root'), 'app.wsgi', helloApp('private root'));
+    const tmp = join(s.work, 'tmp-serve');
+    await mkdir(tmp, { mode: 0o755 });
+    await chmod(tmp, 0o755);
+    const port = await freePort();
+    const served = cli(s, ['serve', '--prefix', s.servePrefix, app, '--port', String(port), '--startup-timeout', '30'], { env: { TMPDIR: tmp } });
+    const r = await waitFor(`http://127.0.0.1:${port}/`, served);
+    t.regex(r.body, /^private root/);
+    const deadline = Date.now() + 10_000;
+    while (!served.out().includes(`http://127.0.0.1:${port}/`) && Date.now() < deadline) await sleep(100);
+    t.regex(served.out(), new RegExp(`^http://127\\.0\\.0\\.1:${port}/$`, 'm'), 'the URL on a line of its own');
+    const roots = (await readdir(tmp)).filter((n) => n.startsWith('wsgi-serve-'));
+    t.is(roots.length, 1, 'one private server root');
+    const mode = (await stat(join(tmp, roots[0]!))).mode & 0o777;
+    t.true(mode === 0o700 || mode === 0o710, mode.toString(8));
+    t.is(await served.stop('SIGINT'), 130, served.err());
+    t.deepEqual(
+      (await readdir(tmp)).filter((n) => n.startsWith('wsgi-serve-')),
+      [],
+      'removed after Ctrl-C',
+    );
+    await noSurvivors(t, [tmp, `127.0.0.1:${port}:`]);
+  });
+
+  test.serial('seed: --setup-only with no --server-root keeps the private root, names it, and its apachectl starts and stops', async (t) => {
+    const s = state();
+    const app = await writeApp(join(s.work, 'setup-private'), 'app.wsgi', helloApp('setup private'));
+    const tmp = join(s.work, 'tmp-setup');
+    await mkdir(tmp, { mode: 0o755 });
+    await chmod(tmp, 0o755);
+    const port = await freePort();
+    const served = cli(s, ['serve', '--prefix', s.servePrefix, app, '--port', String(port), '--setup-only'], { env: { TMPDIR: tmp } });
+    t.is(await served.exit, 0, served.err());
+    const root = /set up in (\S+): start with/.exec(served.err() + served.out())?.[1];
+    t.truthy(root, served.err());
+    t.true(root!.startsWith(join(tmp, 'wsgi-serve-')));
+    const apachectl = join(root!, 'apachectl');
+    try {
+      execFileSync(apachectl, ['start'], { timeout: 60_000, env: { PATH: process.env.PATH } });
+      t.regex((await waitFor(`http://127.0.0.1:${port}/`, undefined)).body, /^setup private/);
+    } finally {
+      execFileSync(apachectl, ['stop'], { timeout: 60_000, env: { PATH: process.env.PATH } });
+    }
+    await noSurvivors(t, [root!, `127.0.0.1:${port}:`]);
+  });
+
   test.serial('seed: serve a module app (--application-type module); SIGTERM stops it', async (t) => {
     const s = state();
     const dir = join(s.work, 'modapp');
