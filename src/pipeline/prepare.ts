@@ -15,6 +15,7 @@ import type { PythonInfo } from '../python/types.js';
 import { type ImportedArchive, importArchive } from '../store/archive.js';
 import { type BuildPlatform, hostLibc, type PythonIdentity, pythonIdentity } from '../store/keys.js';
 import { Store, storeRoot } from '../store/store.js';
+import { buildRootFor } from './build-root.js';
 import { lockFor } from './lock-stage.js';
 import type { BuildOptions } from './options.js';
 import { makePlan, type Plan } from './plan.js';
@@ -52,7 +53,7 @@ export async function prepareBuild(options: BuildOptions): Promise<Prepared> {
   const state = await inspectPrefix(prefix);
   const cacheDir = await storeRoot(options);
   const store = new Store(cacheDir);
-  const buildRoot = resolvePath(options.buildRoot ?? options.env.WSGI_HTTPD_BUILD_DIR ?? join(cacheDir, 'build'));
+  const buildRoot = buildRootFor(cacheDir, options);
   const python = await detectPython({ python: options.python, prefix, env: options.env });
   // An archive is checked file by file and its layers enter the store before anything else: even when the prefix
   // turns out to be up to date, the archive was read.
@@ -61,6 +62,7 @@ export async function prepareBuild(options: BuildOptions): Promise<Prepared> {
     python,
     prefix,
     buildDir: buildRoot,
+    verify: options.verify,
     needExpat: options.expat === 'build' ? 'build' : 'auto',
     wantSsl: options.ssl,
     env: options.env,

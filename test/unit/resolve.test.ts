@@ -34,6 +34,18 @@ test('an explicit mod_wsgi 6 with Python 3.9 is a conflict naming both sides', (
   });
   t.is(error.message, 'mod_wsgi 6.0.5 needs Python >=3.10, but the Python is 3.9.18');
   t.regex(error.hint, /--mod-wsgi VERSION/);
+  t.regex(error.hint, /supports Python 3\.9: 5\.0\.2, 5\.0\.1 /, 'the hint names the versions that do support it');
+});
+
+test('a Python no mod_wsgi in the recipes supports: the error names the range they support, not a version to choose', (t) => {
+  const error = t.throws(() => resolve({ recipes, requests: {}, pythonVersion: '3.6.15', buildExpat: false }), { instanceOf: ResolveError });
+  const lowest = Object.values(recipes.get('mod_wsgi')!.versions)
+    .map((v) => v.requires!.python!.replace('>=', ''))
+    .sort((a, b) => Number(a.split('.')[1]) - Number(b.split('.')[1]))[0]!;
+  t.is(error.message, `no mod_wsgi version in the recipes supports Python 3.6 (they support >=${lowest})`);
+  t.notRegex(error.hint, /choose a mod_wsgi version/);
+  t.regex(error.hint, /--python PATH/);
+  t.regex(error.hint, /--recipes DIR/);
 });
 
 test('APR-util 1.6 needs APR 1.x: an APR 2 from an overlay conflicts', async (t) => {
