@@ -427,7 +427,8 @@ export function headerChecks(facts: ToolFacts, needExpat: 'auto' | 'build', want
       id: 'expat',
       title: 'expat headers',
       status: 'warn',
-      detail: facts.headersChecked ? 'expat.h not found: expat will be built from source' : `${unchecked}; expat will be built from source`,
+      // Unchecked, nothing is claimed: a lock decides what is built, and the build needs the compiler anyway.
+      detail: facts.headersChecked ? 'expat.h not found: expat will be built from source' : `${unchecked} to look for expat.h`,
       fix: fixes.expat,
     });
   }
@@ -442,12 +443,15 @@ export function headerChecks(facts: ToolFacts, needExpat: 'auto' | 'build', want
       detail: `openssl/ssl.h found${facts.opensslVersion ? ` (${facts.opensslVersion})` : ''}; mod_ssl will be built`,
     });
   } else {
-    const why = facts.headersChecked ? 'openssl/ssl.h not found' : unchecked;
     checks.push({
       id: 'openssl',
       title: 'OpenSSL headers',
-      status: wantSsl === 'yes' ? 'fail' : 'warn',
-      detail: wantSsl === 'yes' ? `${why}, but mod_ssl was requested` : `${why}: mod_ssl will not be built`,
+      status: wantSsl === 'yes' && facts.headersChecked ? 'fail' : 'warn',
+      detail: !facts.headersChecked
+        ? `${unchecked} to look for openssl/ssl.h`
+        : wantSsl === 'yes'
+          ? 'openssl/ssl.h not found, but mod_ssl was requested'
+          : 'openssl/ssl.h not found: mod_ssl will not be built',
       fix: fixes.openssl,
     });
   }
@@ -459,7 +463,7 @@ export function headerChecks(facts: ToolFacts, needExpat: 'auto' | 'build', want
           id: 'zlib',
           title: 'zlib headers',
           status: 'warn',
-          detail: `${facts.headersChecked ? 'zlib.h not found' : unchecked}: mod_deflate will not be built`,
+          detail: facts.headersChecked ? 'zlib.h not found: mod_deflate will not be built' : `${unchecked} to look for zlib.h`,
           fix: fixes.zlib,
         },
   );

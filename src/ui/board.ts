@@ -52,7 +52,11 @@ function stateOf(phase: ComponentPhase): RowState {
   return 'pending';
 }
 
-const firstLine = (text: string | undefined) => (text ?? '').split('\n')[0]!;
+/** The first line of a message, with the next one when the first only introduces it ("every source failed:"). */
+function firstLine(text: string | undefined): string {
+  const [first = '', second] = (text ?? '').split('\n');
+  return first.endsWith(':') && second ? `${first} ${second.trim()}` : first;
+}
 
 export class BuildBoard {
   readonly rows: Row[] = [];

@@ -4,8 +4,9 @@
  * down), and busy lines are refreshed every `refreshMs` for their elapsed time, so a whole cold build writes a few
  * tens of KB. Compiler output never reaches the terminal (it is in the log; --verbose streams it in the plain view).
  *
- * Lines are cut to the terminal's width, so none wraps and the cursor arithmetic holds. The cursor stays visible below
- * the list (nothing to restore when the process is interrupted); notes go above the list.
+ * Lines are cut to the terminal's width, so none wraps and the cursor arithmetic holds; each starts with a carriage
+ * return, so it lands in column 0 whether or not the terminal turns LF into CR LF. The cursor stays visible below the
+ * list (nothing to restore when the process is interrupted); notes go above the list.
  */
 import type { BuildEvent, BuildEvents } from '../pipeline/events.js';
 import { BuildBoard, type Row, type RowState } from './board.js';
@@ -61,7 +62,7 @@ export function terminalView(events: BuildEvents, opts: TerminalViewOptions): Vi
     const line = render(board.rows[index]!, now);
     if (index === drawn.length) {
       drawn.push(line);
-      write(`${line}${esc}K\n`);
+      write(`\r${line}${esc}K\n`);
       return;
     }
     if (drawn[index] === line) return;
@@ -78,10 +79,10 @@ export function terminalView(events: BuildEvents, opts: TerminalViewOptions): Vi
   const note = (text: string) => {
     const cut = text.length > width ? `${text.slice(0, width - 1)}…` : text;
     if (drawn.length === 0) {
-      write(`${cut}${esc}K\n`);
+      write(`\r${cut}${esc}K\n`);
       return;
     }
-    write(`${esc}${drawn.length}A\r${cut}${esc}K\n${drawn.map((l) => `${l}${esc}K\n`).join('')}`);
+    write(`${esc}${drawn.length}A\r${cut}${esc}K\n${drawn.map((l) => `\r${l}${esc}K\n`).join('')}`);
   };
 
   let ticker: unknown;
