@@ -320,7 +320,7 @@ export function toolChecks(facts: ToolFacts, env: NodeJS.ProcessEnv = {}): Check
  * As root, verify (and serve) run httpd's children as an unprivileged account, which must reach the Python: the error a
  * build stops with, before anything is downloaded, when it cannot.
  */
-export function serverAccountError(python: PythonInfo, home: { blockedAt?: string }): PrerequisiteError {
+function serverAccountError(python: PythonInfo, home: { blockedAt?: string }): PrerequisiteError {
   return new PrerequisiteError(
     `the build runs as root, and verify starts httpd whose children run as an unprivileged account, which cannot read the Python at ${python.prefix} (${home.blockedAt ?? 'a directory on the way'} is not readable by others)`,
     `build with --no-verify, use a Python under /usr, /usr/local or /opt, or make ${home.blockedAt ?? 'its directories'} readable by others (chmod o+rx)`,
