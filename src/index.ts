@@ -101,7 +101,9 @@ export interface LocateOptions {
 /**
  * Finds the live build: in `prefix` when given, else in the first of WSGI_HTTPD_PREFIX, VIRTUAL_ENV and the package's
  * own prefix (where `npm install` builds) that holds one. Throws NotBuiltError (with the command to run) when there is
- * none, unless `buildIfMissing` asks to build it (into `prefix`, or the first of those candidates).
+ * none, unless `buildIfMissing` asks to build it (into `prefix`, or the first of those candidates). For a
+ * `--httpd system` build, httpd, apxs, apachectl and modulesDir are the system Apache's (as its apxs reports them) and
+ * modWsgi is the prefix's own.
  */
 export async function locate(prefix?: string, opts: LocateOptions = {}): Promise<Located> {
   const env = opts.env ?? process.env;

@@ -1,10 +1,12 @@
 import { chmod, mkdtemp, realpath, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ExitCode, isToolchainError, type ToolchainError } from '../errors.js';
+import { ExitCode, isToolchainError, PrerequisiteError, type ToolchainError } from '../errors.js';
+import { buildRootFor } from '../pipeline/build-root.js';
 import { detectPython, pythonProblems } from '../python/detect.js';
 import type { PythonInfo } from '../python/types.js';
 import { which } from '../python/which.js';
+import { storeRoot } from '../store/store.js';
 import { formatBytes } from '../util/format.js';
 import { run } from '../util/run.js';
 
@@ -61,8 +63,15 @@ export interface DoctorOptions {
   /** The detected Python, or the error detection threw; when absent, detectPython({prefix, env}) is run. */
   python?: PythonInfo | Error;
   prefix?: string;
-  /** Defaults to $WSGI_HTTPD_BUILD_DIR, then $TMPDIR, then the OS temp dir. */
+  /** The directory the build will compile in; by default the build's own rule (buildRootFor): $WSGI_HTTPD_BUILD_DIR,
+   * else `<store>/build`. */
   buildDir?: string;
+  /** The store (`--cache-dir`); default WSGI_HTTPD_CACHE_DIR, else ~/.cache/wsgi-httpd. */
+  cacheDir?: string;
+  /** Whether the build will verify (serve a request through httpd's unprivileged children when run as root). */
+  verify?: boolean;
+  /** Whether we run as root (default: the real uid); tests pass it. */
+  asRoot?: boolean;
   /** 'build': expat is built from source anyway, so missing headers are fine. */
   needExpat?: 'auto' | 'build';
   wantSsl?: 'auto' | 'yes' | 'no';
@@ -105,7 +114,7 @@ function pythonFix(mm: string): Fix {
 /** Checks everything the build needs before anything is downloaded. `ok` is false when any check failed. */
 export async function runDoctor(opts: DoctorOptions = {}): Promise<{ checks: Check[]; ok: boolean; facts: ToolFacts }> {
   const env = opts.env ?? process.env;
-  const buildDir = path.resolve(opts.buildDir ?? (env.WSGI_HTTPD_BUILD_DIR || env.TMPDIR || os.tmpdir()));
+  const buildDir = path.resolve(opts.buildDir ?? buildRootFor(await storeRoot({ cacheDir: opts.cacheDir, env }), { env }));
   const prefix = opts.prefix ? path.resolve(opts.prefix) : undefined;
 
   const pythonPromise: Promise<PythonInfo | Error | undefined> =
@@ -117,7 +126,10 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<{ checks: Che
 
   const checks: Check[] = [
     ...toolChecks(facts, env),
-    ...pythonChecks(python, prefix ? await venvOfPrefix(prefix) : undefined),
+    ...pythonChecks(python, prefix ? await venvOfPrefix(prefix) : undefined, {
+      asRoot: opts.asRoot ?? process.getuid?.() === 0,
+      verify: opts.verify ?? true,
+    }),
     ...headerChecks(facts, opts.needExpat ?? 'auto', opts.wantSsl ?? 'auto'),
   ];
   if (prefix) checks.push(diskCheck('disk-prefix', 'Free space (prefix)', prefix, facts.freeDiskBytes));
@@ -305,10 +317,26 @@ export function toolChecks(facts: ToolFacts, env: NodeJS.ProcessEnv = {}): Check
 }
 
 /**
- * The Python checks: found, headers, shared libpython, readable by the daemon user, and (when the prefix is a
- * virtualenv) that it is the prefix's own Python.
+ * As root, verify (and serve) run httpd's children as an unprivileged account, which must reach the Python: the error a
+ * build stops with, before anything is downloaded, when it cannot.
  */
-export function pythonChecks(python: PythonInfo | Error | undefined, prefixVenv?: { dir: string; realPrefix: string }): Check[] {
+function serverAccountError(python: PythonInfo, home: { blockedAt?: string }): PrerequisiteError {
+  return new PrerequisiteError(
+    `the build runs as root, and verify starts httpd whose children run as an unprivileged account, which cannot read the Python at ${python.prefix} (${home.blockedAt ?? 'a directory on the way'} is not readable by others)`,
+    `build with --no-verify, use a Python under /usr, /usr/local or /opt, or make ${home.blockedAt ?? 'its directories'} readable by others (chmod o+rx)`,
+  );
+}
+
+/**
+ * The Python checks: found, headers, shared libpython, readable by the server account (a failure as root when the
+ * build verifies: httpd's children could not load it), and (when the prefix is a virtualenv) that it is the prefix's
+ * own Python.
+ */
+export function pythonChecks(
+  python: PythonInfo | Error | undefined,
+  prefixVenv?: { dir: string; realPrefix: string },
+  server: { asRoot: boolean; verify: boolean } = { asRoot: false, verify: true },
+): Check[] {
   if (!python || python instanceof Error) {
     const detail = python ? python.message : 'no Python was detected';
     // A bad --python / WSGI_HTTPD_PYTHON / venv is fixed by its hint; a missing Python by installing one.
@@ -359,11 +387,15 @@ export function pythonChecks(python: PythonInfo | Error | undefined, prefixVenv?
   );
 
   const access = problem('python-home-access');
-  checks.push(
-    access
-      ? { id: 'python-home-access', title: 'Python readable by httpd user', status: 'warn', detail: access.message, hint: access.hint }
-      : { id: 'python-home-access', title: 'Python readable by httpd user', status: 'ok', detail: `${python.basePrefix} is readable by other users` },
-  );
+  const accessTitle = 'Python readable by the server account';
+  if (!access) {
+    checks.push({ id: 'python-home-access', title: accessTitle, status: 'ok', detail: `${python.basePrefix} is readable by other users` });
+  } else if (server.asRoot && server.verify && python.homeAccess) {
+    const error = serverAccountError(python, python.homeAccess);
+    checks.push({ id: 'python-home-access', title: accessTitle, status: 'fail', detail: error.message, hint: error.hint, error });
+  } else {
+    checks.push({ id: 'python-home-access', title: accessTitle, status: 'warn', detail: access.message, hint: access.hint });
+  }
 
   if (prefixVenv) {
     const same = prefixVenv.realPrefix === python.prefix || path.resolve(prefixVenv.dir) === python.prefix;
@@ -395,7 +427,8 @@ export function headerChecks(facts: ToolFacts, needExpat: 'auto' | 'build', want
       id: 'expat',
       title: 'expat headers',
       status: 'warn',
-      detail: facts.headersChecked ? 'expat.h not found: expat will be built from source' : `${unchecked}; expat will be built from source`,
+      // Unchecked, nothing is claimed: a lock decides what is built, and the build needs the compiler anyway.
+      detail: facts.headersChecked ? 'expat.h not found: expat will be built from source' : `${unchecked} to look for expat.h`,
       fix: fixes.expat,
     });
   }
@@ -410,12 +443,15 @@ export function headerChecks(facts: ToolFacts, needExpat: 'auto' | 'build', want
       detail: `openssl/ssl.h found${facts.opensslVersion ? ` (${facts.opensslVersion})` : ''}; mod_ssl will be built`,
     });
   } else {
-    const why = facts.headersChecked ? 'openssl/ssl.h not found' : unchecked;
     checks.push({
       id: 'openssl',
       title: 'OpenSSL headers',
-      status: wantSsl === 'yes' ? 'fail' : 'warn',
-      detail: wantSsl === 'yes' ? `${why}, but mod_ssl was requested` : `${why}: mod_ssl will not be built`,
+      status: wantSsl === 'yes' && facts.headersChecked ? 'fail' : 'warn',
+      detail: !facts.headersChecked
+        ? `${unchecked} to look for openssl/ssl.h`
+        : wantSsl === 'yes'
+          ? 'openssl/ssl.h not found, but mod_ssl was requested'
+          : 'openssl/ssl.h not found: mod_ssl will not be built',
       fix: fixes.openssl,
     });
   }
@@ -427,7 +463,7 @@ export function headerChecks(facts: ToolFacts, needExpat: 'auto' | 'build', want
           id: 'zlib',
           title: 'zlib headers',
           status: 'warn',
-          detail: `${facts.headersChecked ? 'zlib.h not found' : unchecked}: mod_deflate will not be built`,
+          detail: facts.headersChecked ? 'zlib.h not found: mod_deflate will not be built' : `${unchecked} to look for zlib.h`,
           fix: fixes.zlib,
         },
   );
@@ -445,7 +481,7 @@ export function diskCheck(id: string, title: string, dir: string, bytes: number 
     detail: `${detail}; the build needs at least ${formatBytes(MIN_FREE_BYTES)}`,
     hint:
       id === 'disk-build'
-        ? 'free some space, or point WSGI_HTTPD_BUILD_DIR (or TMPDIR) at a filesystem with at least 1 GiB free'
+        ? 'free some space, or point WSGI_HTTPD_BUILD_DIR (or --cache-dir, whose build/ it is by default) at a filesystem with at least 1 GiB free'
         : 'free some space there, or choose a prefix on a filesystem with at least 1 GiB free',
   };
 }
@@ -461,8 +497,8 @@ export function execCheck(dir: string, probe: ExecProbeResult): Check {
     hint:
       probe.status === 'noexec'
         ? `${dir} is on a filesystem mounted noexec, where configure and libtool cannot run their scripts: set ` +
-          `WSGI_HTTPD_BUILD_DIR (or TMPDIR) to a directory on an exec-able filesystem, e.g. WSGI_HTTPD_BUILD_DIR=$HOME/.cache/wsgi-httpd/build`
-        : `set WSGI_HTTPD_BUILD_DIR (or TMPDIR) to a directory you can write to`,
+          'WSGI_HTTPD_BUILD_DIR to a directory on a filesystem where programs may run (e.g. WSGI_HTTPD_BUILD_DIR=/var/tmp/wsgi-build)'
+        : 'set WSGI_HTTPD_BUILD_DIR to a directory you can write to',
   };
 }
 

@@ -1,14 +1,17 @@
 import { access, lstat, readdir, readFile, realpath } from 'node:fs/promises';
-import { join, resolve as resolvePath } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { NotBuiltError } from '../errors.js';
 import { prefixLayout, type PrefixLayout } from '../pipeline/plan.js';
 import type { ComponentName } from '../recipe/types.js';
 import { serializeLock, type Features, type LockedPython } from '../resolve/lock.js';
 import { inspectPrefix, type Manifest } from './prefix.js';
 import { pathExists } from '../util/fs.js';
+import { layoutFromApxs } from '../verify/apache-layout.js';
 
 /** Where the pieces of the live build of a prefix are (what `locate()` returns). Paths go through `<prefix>/httpd`,
- * so they stay valid across rebuilds; `root` is the real stack directory the binaries were built for. */
+ * so they stay valid across rebuilds; `root` is the real stack directory the binaries were built for. With
+ * `--httpd system` the Apache is the system's: httpd, apxs, apachectl and modulesDir are its own (as its apxs reports
+ * them), and only modWsgi is in the prefix. */
 export interface Located {
   prefix: string;
   /** The live stack directory, `<prefix>/.wsgi-httpd/stacks/<id>` (what `apxs -q PREFIX` prints). */
@@ -19,6 +22,7 @@ export interface Located {
   apxs: string;
   apachectl: string;
   modWsgi: string;
+  /** Apache's modules directory (`apxs -q LIBEXECDIR`). */
   modulesDir: string;
   python: LockedPython;
   versions: Partial<Record<ComponentName, string>>;
@@ -66,15 +70,15 @@ export async function locateIn(prefixArg: string): Promise<Located> {
   const { prefix, layout, manifest } = await readLiveBuild(prefixArg);
   const { lock } = manifest;
   const bin = (name: string) => join(layout.link, 'bin', name);
+  const apache = lock.systemApache
+    ? await systemApache(prefix, lock.systemApache)
+    : { httpd: bin('httpd'), apxs: bin('apxs'), apachectl: bin('apachectl'), modulesDir: join(layout.link, 'modules') };
   const located: Located = {
     prefix,
     root: layout.root,
     link: layout.link,
-    httpd: bin('httpd'),
-    apxs: bin('apxs'),
-    apachectl: bin('apachectl'),
+    ...apache,
     modWsgi: join(layout.link, 'modules', 'mod_wsgi.so'),
-    modulesDir: join(layout.link, 'modules'),
     python: { executable: lock.python.executable, version: lock.python.version, abi: lock.python.abi },
     versions: Object.fromEntries(lock.components.map((c) => [c.name, c.version])),
     lockFile: layout.lockFile,
@@ -82,7 +86,7 @@ export async function locateIn(prefixArg: string): Promise<Located> {
     stackId: layout.stackId,
     builtAt: manifest.createdAt,
   };
-  const required = lock.httpdMode === 'system' ? [located.modWsgi] : [located.httpd, located.apxs, located.modWsgi];
+  const required = lock.systemApache ? [located.modWsgi] : [located.httpd, located.apxs, located.modWsgi];
   for (const file of required) {
     try {
       await access(file);
@@ -103,6 +107,28 @@ export async function locateIn(prefixArg: string): Promise<Located> {
     );
   }
   return located;
+}
+
+/** The system Apache a `--httpd system` build runs on, as its apxs describes it now. */
+async function systemApache(
+  prefix: string,
+  recorded: { apxs: string; httpd: string },
+): Promise<{ httpd: string; apxs: string; apachectl: string; modulesDir: string }> {
+  try {
+    const layout = await layoutFromApxs(recorded.apxs);
+    return {
+      httpd: layout.httpd,
+      apxs: recorded.apxs,
+      apachectl: layout.apachectl ?? join(dirname(layout.httpd), 'apachectl'),
+      modulesDir: layout.modulesDir,
+    };
+  } catch (error) {
+    throw new NotBuiltError(
+      prefix,
+      `the build in ${prefix} runs on the system Apache (${recorded.httpd}), which is gone or broken: ${(error as Error).message}`,
+      `reinstall it (Debian/Ubuntu: apt-get install apache2 apache2-dev; RHEL/Fedora: dnf install httpd httpd-devel), or rebuild: wsgi-toolchain build --prefix ${prefix} --force`,
+    );
+  }
 }
 
 /** The `prefix = ...` that httpd's build/config_vars.mk records (the directory `apxs -q PREFIX` reports). */

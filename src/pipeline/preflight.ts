@@ -1,19 +1,19 @@
 /**
  * The preflight stage: every failure that can be known before the first download or compile, found in milliseconds
  * instead of after minutes of compiling. Each check is a small function; a failing one becomes a blocker with its own
- * typed error (and exit code). `--dry-run` reports them too.
+ * typed error (and exit code). `--dry-run` reports them too. (The machine's checks, a Python the server account cannot
+ * read as root among them, are doctor's: prepare runs it first.)
  */
 import { constants } from 'node:fs';
 import { access, lstat, readFile, stat, statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { type Check, formatBytes, MIN_FREE_BYTES, type ToolFacts } from '../doctor/doctor.js';
-import { fromSystemError, PrerequisiteError, type ToolchainError, UsageError } from '../errors.js';
+import { fromSystemError, type ToolchainError, UsageError } from '../errors.js';
 import type { MissingFile } from '../fetch/acquire.js';
 import { indexSourceDirs } from '../fetch/sources.js';
 import { foreignLockFile, type PrefixState } from '../install/prefix.js';
 import { foreignInstallation, packagePython } from '../python-package/install.js';
 import { parseLauncher } from '../python-package/launcher.js';
-import { othersCanReach } from '../python/detect.js';
 import type { PythonInfo } from '../python/types.js';
 import { availableVersions } from './available-sources.js';
 import type { BuildOptions } from './options.js';
@@ -161,21 +161,6 @@ async function storeSpace(plan: Plan, facts: ToolFacts, stored: ReadonlySet<stri
   };
 }
 
-/** As root, verify and serve run httpd's children as an unprivileged account: it must reach the Python and prefix. */
-async function serverAccountAccess(plan: Plan, python: PythonInfo): Promise<Check | undefined> {
-  if (!plan.verify || process.getuid?.() !== 0) return undefined;
-  const home = python.homeAccess ?? (await othersCanReach([python.basePrefix, python.prefix]));
-  if (home.readableByOthers) return undefined;
-  return blocker(
-    'python-server-access',
-    'Python readable by the server account',
-    new PrerequisiteError(
-      `the build runs as root, and verify starts httpd whose children run as an unprivileged account, which cannot read the Python at ${python.prefix} (${home.blockedAt ?? 'a directory on the way'} is not readable by others)`,
-      `build with --no-verify, use a Python under /usr, /usr/local or /opt, or make ${home.blockedAt ?? 'its directories'} readable by others (chmod o+rx)`,
-    ),
-  );
-}
-
 /** Files another installer owns where the Python package or launcher would go (replaced only with --force). */
 async function foreignFiles(plan: Plan, options: BuildOptions, python: PythonInfo): Promise<Check | undefined> {
   if (options.pythonPackage === false || options.force) return undefined;
@@ -244,7 +229,6 @@ export async function preflight(input: PreflightInput): Promise<Check[]> {
     prefixPath(plan),
     ownDirectories(plan),
     storeSpace(plan, input.facts, stored),
-    serverAccountAccess(plan, python),
     foreignFiles(plan, options, python),
     offlineSources(plan, options, stored),
   ]);

@@ -17,6 +17,7 @@ import type { Lock } from '../resolve/lock.js';
 import { availableParallelism } from 'node:os';
 import { type BuildPlatform, hostLibc, type PythonIdentity, pythonIdentity } from '../store/keys.js';
 import { Store, storeRoot } from '../store/store.js';
+import { buildRootFor } from './build-root.js';
 import { lockFor } from './lock-stage.js';
 import type { BuildOptions } from './options.js';
 import { makePlan, type Plan } from './plan.js';
@@ -54,7 +55,7 @@ export async function prepareBuild(options: BuildOptions): Promise<Prepared> {
   const state = await inspectPrefix(prefix);
   const cacheDir = await storeRoot(options);
   const store = new Store(cacheDir);
-  const buildRoot = resolvePath(options.buildRoot ?? options.env.WSGI_HTTPD_BUILD_DIR ?? join(cacheDir, 'build'));
+  const buildRoot = buildRootFor(cacheDir, options);
   const python = await detectPython({ python: options.python, prefix, env: options.env });
   const quick = await upToDateWithoutProbing(options, { prefix, state, store, cacheDir, buildRoot, python });
   if (quick) return quick;
@@ -65,6 +66,7 @@ export async function prepareBuild(options: BuildOptions): Promise<Prepared> {
     python,
     prefix,
     buildDir: buildRoot,
+    verify: options.verify,
     needExpat: options.expat === 'build' ? 'build' : 'auto',
     wantSsl: options.ssl,
     env: options.env,

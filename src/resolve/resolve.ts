@@ -129,6 +129,35 @@ function firstConflict(choice: Map<ComponentName, string>, recipes: RecipeSet, p
 }
 
 /**
+ * A component no chosen version of which fits the Python: when none in the recipes does, say which Pythons they support;
+ * else name the versions that do.
+ */
+function pythonConflictError(c: Conflict, recipe: Recipe, flag: string): ResolveError {
+  const versions = Object.keys(recipe.versions).sort(compareVersionsDescending);
+  const rangeOf = (v: string) => recipe.versions[v]!.requires?.python;
+  const fitting = versions.filter((v) => {
+    const range = rangeOf(v);
+    return range === undefined || satisfiesRange(c.found, range);
+  });
+  const python = /^\d+\.\d+/.exec(c.found)?.[0] ?? c.found;
+  if (fitting.length === 0) {
+    const ranges = [...new Set(versions.map((v) => rangeOf(v)!))];
+    // Lower bounds only (">=3.8", ">=3.10"): together they support the lowest of them.
+    const lowest = ranges.every((r) => /^>=\s*\d+(\.\d+)*$/.test(r))
+      ? ranges.reduce((a, b) => (compareVersionsDescending(a.replace(/^>=\s*/, ''), b.replace(/^>=\s*/, '')) > 0 ? a : b))
+      : undefined;
+    return new ResolveError(
+      `no ${c.component} version in the recipes supports Python ${python} (they support ${lowest ?? ranges.join(' or ')})`,
+      `use a Python the recipes support (--python PATH), or add a ${c.component} version for Python ${python} with an overlay recipe (--recipes DIR)`,
+    );
+  }
+  return new ResolveError(
+    `${c.component} ${c.version} needs Python ${c.range}, but the Python is ${c.found}`,
+    `choose a ${c.component} version that supports Python ${python}: ${fitting.join(', ')} (${flag} VERSION), or use another Python (--python PATH)`,
+  );
+}
+
+/**
  * Picks one version per component: the user's exact version, the newest in the user's range, or the recipe default,
  * falling back to other versions of components the user did not pin when the defaults conflict. A conflict that no
  * choice resolves is reported with the first constraint that failed for the preferred choice.
@@ -169,14 +198,11 @@ export function resolve(input: ResolveInput): ResolvedComponent[] {
   };
   if (!search(0)) {
     const c = preferredConflict!;
-    const what =
-      c.needs === 'python' ? `Python ${c.range}, but the Python is ${c.found}` : `${c.needs} ${c.range}, but ${c.needs} ${c.found} was chosen`;
     const flag = (n: string) => `--${n.replace('_', '-')}`;
+    if (c.needs === 'python') throw pythonConflictError(c, recipes.get(c.component)!, flag(c.component));
     throw new ResolveError(
-      `${c.component} ${c.version} needs ${what}`,
-      c.needs === 'python'
-        ? `choose a ${c.component} version that supports Python ${c.found} (${flag(c.component)} VERSION; see 'wsgi-toolchain list'), or use another Python (--python PATH)`
-        : `choose versions that fit together: ${flag(c.component)} and ${flag(c.needs)} (see 'wsgi-toolchain list')`,
+      `${c.component} ${c.version} needs ${c.needs} ${c.range}, but ${c.needs} ${c.found} was chosen`,
+      `choose versions that fit together: ${flag(c.component)} and ${flag(c.needs)} (see 'wsgi-toolchain list')`,
     );
   }
 

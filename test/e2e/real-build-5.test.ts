@@ -1,12 +1,16 @@
 /**
  * The mod_wsgi 5.0.2 set (httpd 2.4.68, APR 1.7.5, APR-util 1.6.3, PCRE2 10.46), built for real, with the cases that
- * need a built prefix: a flipped byte in a cached tarball, a second combination's sources, --httpd system, uninstall.
+ * need a built prefix: a flipped byte in a cached tarball, a second combination's sources, --httpd system (its
+ * mod_wsgi-express, info, locate() and serve), uninstall.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, readlinkSync } from 'node:fs';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readlinkSync, realpathSync } from 'node:fs';
+import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { join } from 'node:path';
-import { runCli } from '../helpers/cli.js';
+import { locate } from '../../src/index.js';
+import { freePort } from '../../src/verify/verify.js';
+import { repoRoot, runCli } from '../helpers/cli.js';
 import { snapshotTree } from '../helpers/tree.js';
 import { processesUnder, python, registerRealStack, sources } from './real-stack.js';
 
@@ -88,6 +92,134 @@ real("--httpd system: mod_wsgi built against Debian's apxs into the prefix, serv
   const verify = await runCli(['verify', '--prefix', prefix, '--json'], { env: world.env() });
   t.is(verify.code, 0, verify.stderr);
   t.deepEqual(processesUnder(world.work), []);
+});
+
+/** What Debian's apxs says of its Apache (what info, locate() and mod_wsgi-express must use). */
+function systemApxs(name: string): string {
+  return execFileSync('/usr/bin/apxs', ['-q', name]).toString().trim();
+}
+
+function get(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((done, fail) => {
+    const req = request(url, { agent: false, headers: { Connection: 'close' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => done({ status: res.statusCode ?? 0, body }));
+    });
+    req.setTimeout(5_000, () => req.destroy(new Error('timeout after 5 s')));
+    req.on('error', fail);
+    req.end();
+  });
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+real(
+  '--httpd system: mod_wsgi-express loads our mod_wsgi.so into the system Apache; info and locate() name the system httpd, apxs and modules dir',
+  async (t) => {
+    const prefix = join(world.work, 'system-mode');
+    const ourModule = realpathSync(join(prefix, 'httpd', 'modules', 'mod_wsgi.so'));
+    const express = join(prefix, 'bin', 'mod_wsgi-express');
+    t.true(existsSync(express), 'the build installed mod_wsgi-express in system mode too');
+    const config = execFileSync(express, ['module-config'], { env: { PATH: process.env.PATH } }).toString();
+    const loaded = /^LoadModule wsgi_module "(.+)"$/m.exec(config)?.[1];
+    t.truthy(loaded, config);
+    t.is(realpathSync(loaded!), ourModule, 'module-config loads the mod_wsgi.so this build made');
+
+    const systemHttpd = join(systemApxs('SBINDIR'), systemApxs('TARGET'));
+    const systemModules = systemApxs('LIBEXECDIR');
+    const info = await runCli(['info', '--prefix', prefix, '--json'], { env: world.env() });
+    t.is(info.code, 0, info.stderr);
+    const reported = JSON.parse(info.stdout) as { httpd: string; apxs: string; modulesDir: string; modWsgi: string; httpdMode: string };
+    t.is(reported.httpdMode, 'system');
+    t.is(reported.httpd, systemHttpd);
+    t.is(reported.apxs, '/usr/bin/apxs');
+    t.is(reported.modulesDir, systemModules);
+    t.is(realpathSync(reported.modWsgi), ourModule);
+    for (const file of [reported.httpd, reported.apxs, reported.modWsgi]) t.true(existsSync(file), file);
+
+    const located = await locate(prefix);
+    t.is(located.httpd, systemHttpd);
+    t.is(located.apxs, '/usr/bin/apxs');
+    t.is(located.modulesDir, systemModules);
+    t.true(existsSync(located.apachectl), located.apachectl);
+    t.is(realpathSync(located.modWsgi), ourModule);
+  },
+);
+
+real('--httpd system: serve runs a WSGI script on the system Apache with our mod_wsgi; Ctrl-C stops everything', async (t) => {
+  const prefix = join(world.work, 'system-mode');
+  const appDir = join(world.work, 'system-app');
+  await mkdir(appDir, { recursive: true });
+  await chmod(appDir, 0o755);
+  const app = join(appDir, 'app.wsgi');
+  await writeFile(
+    app,
+    "def application(environ, start_response):\n    body = b'system mode served\\n'\n    start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [body]\n",
+    { mode: 0o644 },
+  );
+  const port = await freePort();
+  const serverRoot = join(world.work, 'system-serve');
+  const child = spawn(
+    process.execPath,
+    [
+      '--import=tsx',
+      join(repoRoot, 'src', 'cli', 'main.ts'),
+      'serve',
+      '--prefix',
+      prefix,
+      app,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--server-root',
+      serverRoot,
+      '--startup-timeout',
+      '30',
+    ],
+    { cwd: appDir, env: { ...process.env, ...world.env(), CI: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const exit = new Promise<number | null>((done) => child.on('close', (code) => done(code)));
+  let exited = false;
+  void exit.then(() => (exited = true));
+  const hardStop = setTimeout(() => child.kill('SIGKILL'), 180_000);
+  try {
+    let answer: Awaited<ReturnType<typeof get>> | undefined;
+    let last = 'nothing yet';
+    for (const deadline = Date.now() + 60_000; !answer && Date.now() < deadline && !exited; ) {
+      try {
+        const r = await get(`http://127.0.0.1:${port}/`);
+        if (r.status === 200) answer = r;
+        else last = `HTTP ${r.status}`;
+      } catch (error) {
+        last = (error as Error).message;
+      }
+      if (!answer) await sleep(250);
+    }
+    t.truthy(answer, `no answer from serve on port ${port} (last: ${last})\n${output}`);
+    t.is(answer?.body, 'system mode served\n');
+    // The generated server root runs the system's httpd with the system's modules, and loads our mod_wsgi.
+    const apachectl = await readFile(join(serverRoot, 'apachectl'), 'utf8');
+    t.true(apachectl.includes(`HTTPD="${join(systemApxs('SBINDIR'), systemApxs('TARGET'))}"`), apachectl.slice(0, 600));
+    t.true(apachectl.includes(`MOD_WSGI_MODULES_DIRECTORY="${systemApxs('LIBEXECDIR')}"`));
+    const conf = await readFile(join(serverRoot, 'httpd.conf'), 'utf8');
+    const loaded = /^LoadModule wsgi_module '(.+)'$/m.exec(conf)?.[1];
+    t.truthy(loaded);
+    t.is(realpathSync(loaded!), realpathSync(join(prefix, 'httpd', 'modules', 'mod_wsgi.so')));
+  } finally {
+    if (!exited) child.kill('SIGINT');
+    const code = await Promise.race([exit, sleep(30_000).then(() => 'timeout' as const)]);
+    if (code === 'timeout') child.kill('SIGKILL');
+    clearTimeout(hardStop);
+    t.is(code, 130, output);
+  }
+  for (let i = 0; i < 60 && processesUnder(serverRoot).length > 0; i++) await sleep(250);
+  t.deepEqual(processesUnder(serverRoot), [], 'nothing of the server is left running');
 });
 
 real('uninstall removes the stack, the lock and the mod_wsgi-express launcher, and nothing else', async (t) => {

@@ -45,6 +45,18 @@ test('an explicit version that needs a newer Python is a conflict naming both si
   });
   t.is(error.message, 'mod_wsgi 9.0.0 needs Python >=3.6, but the Python is 3.5.10');
   t.regex(error.hint, /--mod-wsgi VERSION/);
+  t.regex(error.hint, /supports Python 3\.5: 8\.0\.0/, 'the hint names the versions that do support it');
+});
+
+test('a Python no mod_wsgi in the recipes supports: the error names the range they support, not a version to choose', (t) => {
+  const error = t.throws(() => resolve({ recipes, requests: {}, pythonVersion: '3.3.7', features: noExpat }), { instanceOf: ResolveError });
+  const lowest = Object.values(recipes.get('mod_wsgi')!.versions)
+    .map((v) => v.requires!.python!.replace('>=', ''))
+    .sort((a, b) => Number(a.split('.')[1]) - Number(b.split('.')[1]))[0]!;
+  t.is(error.message, `no mod_wsgi version in the recipes supports Python 3.3 (they support >=${lowest})`);
+  t.notRegex(error.hint, /choose a mod_wsgi version/);
+  t.regex(error.hint, /--python PATH/);
+  t.regex(error.hint, /--recipes DIR/);
 });
 
 test('APR-util 1.x needs APR 1.x: an APR 2 from an overlay conflicts', async (t) => {
