@@ -16,7 +16,9 @@ import { prepareBuild } from '../pipeline/prepare.js';
 import { ChecksumError, ExitCode, ToolchainError, UsageError } from '../errors.js';
 import { acquireArtifact, collectLocal, expandMirrorPath, type AcquireResult } from '../fetch/acquire.js';
 import { sha256File } from '../fetch/hash.js';
-import { formatBytes, progressReporter } from '../fetch/progress.js';
+import type { DownloadProgress } from '../fetch/download.js';
+import { formatBytes, formatProgress, type ProgressReporter, progressReporter } from '../fetch/progress.js';
+import { Listr, ListrLogger, ProcessOutput } from 'listr2';
 import { checkSignature, keysFor, loadSigningKeys, type SigningKeys } from '../fetch/signature.js';
 import { indexSourceDirs } from '../fetch/sources.js';
 import type { PlannedComponent } from '../pipeline/plan.js';
@@ -84,6 +86,12 @@ async function sameFile(path: string, sha256: string): Promise<boolean> {
   }
 }
 
+/** Progress as the output line under a task: bytes, total and speed, replaced on every chunk. */
+function liveProgress(task: { output: string }): ProgressReporter {
+  const started = Date.now();
+  return Object.assign((p: DownloadProgress) => (task.output = formatProgress(p.transferred, p.total, Date.now() - started)), { done() {} });
+}
+
 export async function fetchSources(values: BuildValues & { dest: string }, requests: ComponentRequest[]): Promise<number> {
   const dest = resolvePath(values.dest);
   const options = buildOptionsFrom(values, requests, process.env, false);
@@ -98,43 +106,69 @@ export async function fetchSources(values: BuildValues & { dest: string }, reque
   const components = plan.components;
   const sourceIndex = options.sourcesDirs.length > 0 ? await indexSourceDirs(options.sourcesDirs) : undefined;
   const keySets: SigningKeys[] = options.verifySignatures ? await loadSigningKeys(options.recipesDirs) : [];
+  // Offline, every missing file is listed at once (exit 4) before anything is written.
+  const local = options.offline ? await collectLocal(components, { cacheDir: plan.cacheDir, mirrors: options.mirrors, sourceIndex }) : undefined;
 
-  // 1. every tarball into the cache (verified), all at once
-  const acquired = new Map<string, AcquireResult>();
-  if (options.offline) {
-    for (const [name, local] of await collectLocal(components, { cacheDir: plan.cacheDir, mirrors: options.mirrors, sourceIndex }))
-      acquired.set(name, local);
-  } else {
-    const results = await Promise.allSettled(
-      components.map(async (c) => {
-        const progress = progressReporter(c.locked.artifacts[0]!.file, note);
-        const result = await acquireArtifact({
-          download: { env: options.env },
-          component: c.name,
-          version: c.version,
-          artifacts: c.locked.artifacts,
-          mirrorPath: c.locked.mirrorPath,
-          mirrors: options.mirrors,
-          sourceIndex,
-          cacheDir: plan.cacheDir,
-          onProgress: progress,
-        });
-        progress.done();
-        acquired.set(c.name, result);
-      }),
-    );
-    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ c: components[i]!, error: r.reason as unknown }] : []));
-    if (failed.length > 0) {
-      for (const f of failed.slice(1)) note(`${f.c.name} ${f.c.version}: ${(f.error as Error).message}`);
-      throw failed[0]!.error;
-    }
-  }
-
-  // 2. signatures (opt-in), then 3. copy into DEST in the mirror layout
+  // listr2 draws only when stdout is a terminal too (it checks that), and measures lines by process.stdout.columns,
+  // which a pseudo-terminal nobody sized reports as 0: then the width of stderr, $COLUMNS, 80.
+  const live = !quiet && !values.plain && !process.env.CI && Boolean(process.stderr.isTTY && process.stdout.isTTY);
+  if (live && !process.stdout.columns)
+    Object.defineProperty(process.stdout, 'columns', { value: process.stderr.columns || Number(process.env.COLUMNS) || 80, configurable: true });
   const files: FetchedFile[] = [];
-  for (const c of components) {
-    const result = acquired.get(c.name)!;
-    files.push(await writeOne(c, result, dest, { options, sourceIndex, keySets }));
+  const failures: { component: PlannedComponent; error: unknown }[] = [];
+  // One task per component, all at once: download (or take from the cache), check the signature, copy into DEST.
+  // In a terminal listr2 draws them as a live list on stderr; elsewhere the progress lines are printed as they come.
+  const tasks = new Listr(
+    components.map((c, index) => ({
+      title: `${c.name} ${c.version}`,
+      task: async (_ctx: unknown, task: { title: string; output: string }) => {
+        try {
+          const result = local?.get(c.name) ?? (await download(c, live ? liveProgress(task) : progressReporter(c.locked.artifacts[0]!.file, note)));
+          const file = await writeOne(c, result, dest, { options, sourceIndex, keySets });
+          files[index] = file;
+          task.title = `${c.name} ${c.version}: ${file.status === 'written' ? 'wrote' : 'kept'} ${formatBytes(file.bytes)} from ${file.origin}`;
+        } catch (error) {
+          failures.push({ component: c, error });
+          throw error;
+        }
+      },
+    })),
+    {
+      concurrent: true,
+      exitOnError: false,
+      registerSignalListeners: false,
+      renderer: 'default',
+      rendererOptions: {
+        formatOutput: 'truncate',
+        collapseErrors: false,
+        logger: new ListrLogger({ processOutput: new ProcessOutput(process.stderr, process.stderr) }),
+      },
+      fallbackRendererCondition: false,
+      silentRendererCondition: !live,
+    },
+  );
+
+  const download = async (c: PlannedComponent, progress: ProgressReporter): Promise<AcquireResult> => {
+    const result = await acquireArtifact({
+      download: { env: options.env },
+      component: c.name,
+      version: c.version,
+      artifacts: c.locked.artifacts,
+      mirrorPath: c.locked.mirrorPath,
+      mirrors: options.mirrors,
+      sourceIndex,
+      cacheDir: plan.cacheDir,
+      onProgress: progress,
+    });
+    progress.done();
+    return result;
+  };
+
+  await tasks.run();
+  if (failures.length > 0) {
+    failures.sort((a, b) => components.indexOf(a.component) - components.indexOf(b.component));
+    if (!live) for (const f of failures.slice(1)) note(`${f.component.name} ${f.component.version}: ${(f.error as Error).message}`);
+    throw failures[0]!.error;
   }
 
   const report: FetchReport = { dest, offline: options.offline, files };
