@@ -3,20 +3,20 @@ import { spawn, spawnSync } from 'node:child_process';
 /**
  * Runs a command in a private user + mount namespace (`unshare --user --map-root-user --mount`) with a tmpfs mounted
  * on `mountPoint`: of `size` (e.g. "1m", to get a real ENOSPC), with at most `inodes` files and directories (ENOSPC
- * when one more is created, whatever the free bytes say), and read-only (EROFS) when `readOnly`; the directories
+ * when one more is created, whatever the free bytes say), read-only (EROFS) when `readOnly`, noexec when `noexec`; the directories
  * in `mkdirs` are created inside it first. Nothing is mounted outside the namespace and it is gone when the command
  * exits, so tests can make a full or read-only disk without root and without touching the machine.
  */
 export function runWithTmpfs(
   mountPoint: string,
-  options: { size: string; inodes?: number; readOnly?: boolean; mkdirs?: string[] },
+  options: { size: string; inodes?: number; readOnly?: boolean; noexec?: boolean; mkdirs?: string[] },
   command: string[],
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const script = [
     'set -e',
-    'mnt="$1"; size="$2"; ro="$3"; shift 3',
-    'mount -t tmpfs -o "size=$size" tmpfs "$mnt"',
+    'mnt="$1"; opts="$2"; ro="$3"; shift 3',
+    'mount -t tmpfs -o "$opts" tmpfs "$mnt"',
     ...(options.mkdirs ?? []).map((d) => `mkdir -p ${JSON.stringify(d)}`),
     'if [ "$ro" = 1 ]; then mount -o remount,ro "$mnt"; fi',
     'exec "$@"',
@@ -33,7 +33,7 @@ export function runWithTmpfs(
         script,
         'sh',
         mountPoint,
-        options.inodes ? `${options.size},nr_inodes=${options.inodes}` : options.size,
+        [`size=${options.size}`, ...(options.inodes ? [`nr_inodes=${options.inodes}`] : []), ...(options.noexec ? ['noexec'] : [])].join(','),
         options.readOnly ? '1' : '0',
         ...command,
       ],

@@ -11,6 +11,7 @@ import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { runCliInTty, ttyUnavailable } from '../helpers/tty.js';
+import { requiring } from '../helpers/requires.js';
 import type { FixtureSet } from '../helpers/fixtures.js';
 import type { LoopbackServer } from '../helpers/loopback-server.js';
 import { closeFixtureWorld, openFixtureWorld, type FixtureWorld } from '../helpers/fixture-world.js';
@@ -82,27 +83,24 @@ test.serial('fetch writes every source in the mirror layout; build --mirror file
   t.is(server.requests.length, seen, 'no request after fetch');
 });
 
-test.serial('fetch in a terminal: listr2 draws one line per component, each ticked with what it wrote; stdout keeps the report', async (t) => {
-  const unavailable = ttyUnavailable();
-  if (unavailable) {
-    if (process.env.CI) t.fail(unavailable);
-    else t.log(`not run: ${unavailable}`);
-    return;
-  }
-  const dest = join(work, 'fetched-tty');
-  const result = await runCliInTty(['fetch', '--dest', dest, ...common()], { env: cache('tty'), columns: 100 });
-  const text = result.screen.text();
-  t.is(result.code, 0, text.join('\n'));
-  for (const f of fixtures.files.filter((f) => f.component !== 'expat')) {
-    const line = text.find((l) => l.includes(`${f.component} ${f.version}: wrote`));
-    t.truthy(line, `${f.component}: ${text.join('\n')}`);
-    t.regex(line ?? '', /✔/);
-  }
-  // the progress lines of the plain mode are not printed in a terminal
-  t.false(text.some((l) => /tar\.gz: started/.test(l)));
-  t.true(text.some((l) => l.startsWith('wrote ') || l.includes(`wrote ${dest}/httpd/`)));
-  t.true(text.every((l) => l.length <= 100));
-});
+requiring(ttyUnavailable()).serial(
+  'fetch in a terminal: listr2 draws one line per component, each ticked with what it wrote; stdout keeps the report',
+  async (t) => {
+    const dest = join(work, 'fetched-tty');
+    const result = await runCliInTty(['fetch', '--dest', dest, ...common()], { env: cache('tty'), columns: 100 });
+    const text = result.screen.text();
+    t.is(result.code, 0, text.join('\n'));
+    for (const f of fixtures.files.filter((f) => f.component !== 'expat')) {
+      const line = text.find((l) => l.includes(`${f.component} ${f.version}: wrote`));
+      t.truthy(line, `${f.component}: ${text.join('\n')}`);
+      t.regex(line ?? '', /✔/);
+    }
+    // the progress lines of the plain mode are not printed in a terminal
+    t.false(text.some((l) => /tar\.gz: started/.test(l)));
+    t.true(text.some((l) => l.startsWith('wrote ') || l.includes(`wrote ${dest}/httpd/`)));
+    t.true(text.every((l) => l.length <= 100));
+  },
+);
 
 test.serial('fetch --offline copies from the cache or --sources only; with nothing local it lists every missing file (exit 4)', async (t) => {
   const seen = server.requests.length;

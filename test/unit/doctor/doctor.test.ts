@@ -16,6 +16,8 @@ import {
   type ToolFacts,
 } from '../../../src/doctor/doctor.js';
 import { readPythonInfo } from '../../../src/python/detect.js';
+import { privateMountsUnavailable, runWithTmpfs } from '../../helpers/private-mount.js';
+import { requiring } from '../../helpers/requires.js';
 import type { PythonInfo } from '../../../src/python/types.js';
 
 const systemPython = '/usr/bin/python3';
@@ -193,22 +195,18 @@ test('build dir: noexec (injected) fails with the WSGI_HTTPD_BUILD_DIR hint; a r
   t.deepEqual(await probeExec(path.join(tmp, 'not', 'yet', 'created')), { status: 'ok' });
 });
 
-test('a real noexec mount is detected (when this test may mount a tmpfs; skipped otherwise)', async (t) => {
+requiring(privateMountsUnavailable())('a real noexec mount is detected (a tmpfs in a private mount namespace)', async (t) => {
   const mountPoint = await mkdtemp(path.join(tmp, 'noexec-'));
-  const mounted =
-    process.getuid?.() === 0 && spawnSync('mount', ['-t', 'tmpfs', '-o', 'noexec,size=4m', 'tmpfs', mountPoint], { stdio: 'ignore' }).status === 0;
-  if (!mounted) {
-    t.log('cannot mount a tmpfs here (not root or not permitted): covered by the injected probe test');
-    t.pass();
-    return;
-  }
-  try {
-    const probe = await probeExec(path.join(mountPoint, 'build'));
-    t.is(probe.status, 'noexec');
-    t.is(execCheck(mountPoint, probe).status, 'fail');
-  } finally {
-    spawnSync('umount', [mountPoint], { stdio: 'ignore' });
-  }
+  const run = await runWithTmpfs(mountPoint, { size: '4m', noexec: true }, [
+    process.execPath,
+    '--import=tsx',
+    path.join(import.meta.dirname, 'exec-probe-runner.ts'),
+    path.join(mountPoint, 'build'),
+  ]);
+  t.is(run.code, 0, run.stderr);
+  const { probe, check } = JSON.parse(run.stdout) as { probe: { status: string }; check: Check };
+  t.is(probe.status, 'noexec');
+  t.is(check.status, 'fail');
 });
 
 test('build dir under a regular file: not writable', async (t) => {

@@ -5,6 +5,7 @@ import { ChecksumError, DownloadError, ExitCode, FileSystemError } from '../../.
 import { downloadVerified, type DownloadAttempt } from '../../../src/fetch/download.js';
 import { startLoopbackServer, type Handler } from '../../helpers/loopback-server.js';
 import { privateMountsUnavailable, runWithTmpfs } from '../../helpers/private-mount.js';
+import { requiring } from '../../helpers/requires.js';
 import { fast, filesUnder, makeFixture } from './fixtures.js';
 
 const path = '/pkg/pkg-1.0.tar.gz';
@@ -319,42 +320,40 @@ test('a cache directory that cannot be created (a file in the way) is a FileSyst
 
 // Serial: it starts a second Node (tsx) whose start-up would otherwise compete for the CPU with this file's tests of
 // 300 ms idle timeouts, which run concurrently after the serial ones.
-test.serial('disk full while downloading: a FileSystemError (exit 9) naming the partial file, no retry, no other URL', async (t) => {
-  const unavailable = privateMountsUnavailable();
-  if (unavailable) {
-    t.log(`${unavailable}: not exercised`);
-    return t.pass();
-  }
-  const fx = makeFixture(t, 1024 * 1024);
-  const server = await startLoopbackServer({ root: fx.root });
-  t.teardown(() => server.close());
-  const mnt = join(fx.dir, 'mnt');
-  mkdirSync(mnt);
-  const dest = join(mnt, 'downloads', fx.file);
-  const run = await runWithTmpfs(mnt, { size: '256k' }, [
-    process.execPath,
-    '--import=tsx',
-    join(import.meta.dirname, 'fs-fault-runner.ts'),
-    `${server.url}${path}`,
-    fx.sha256,
-    dest,
-  ]);
-  t.is(run.code, 0, run.stderr);
-  const outcome = JSON.parse(run.stdout.trim().split('\n').pop()!) as {
-    ok: boolean;
-    name: string;
-    exitCode: number;
-    code: string;
-    message: string;
-    hint: string;
-    attempts: DownloadAttempt[];
-  };
-  t.false(outcome.ok);
-  t.is(outcome.name, 'FileSystemError');
-  t.is(outcome.exitCode, ExitCode.filesystem);
-  t.is(outcome.code, 'ENOSPC');
-  t.is(outcome.message, `cannot write to ${dest}.partial: no space left on device (ENOSPC)`);
-  t.regex(outcome.hint, /free space.*--cache-dir/);
-  t.deepEqual(outcome.attempts, [{ url: `${server.url}${path}`, outcome: 'write failed' }]);
-  t.deepEqual(server.requests, [`GET ${path}`]);
-});
+requiring(privateMountsUnavailable()).serial(
+  'disk full while downloading: a FileSystemError (exit 9) naming the partial file, no retry, no other URL',
+  async (t) => {
+    const fx = makeFixture(t, 1024 * 1024);
+    const server = await startLoopbackServer({ root: fx.root });
+    t.teardown(() => server.close());
+    const mnt = join(fx.dir, 'mnt');
+    mkdirSync(mnt);
+    const dest = join(mnt, 'downloads', fx.file);
+    const run = await runWithTmpfs(mnt, { size: '256k' }, [
+      process.execPath,
+      '--import=tsx',
+      join(import.meta.dirname, 'fs-fault-runner.ts'),
+      `${server.url}${path}`,
+      fx.sha256,
+      dest,
+    ]);
+    t.is(run.code, 0, run.stderr);
+    const outcome = JSON.parse(run.stdout.trim().split('\n').pop()!) as {
+      ok: boolean;
+      name: string;
+      exitCode: number;
+      code: string;
+      message: string;
+      hint: string;
+      attempts: DownloadAttempt[];
+    };
+    t.false(outcome.ok);
+    t.is(outcome.name, 'FileSystemError');
+    t.is(outcome.exitCode, ExitCode.filesystem);
+    t.is(outcome.code, 'ENOSPC');
+    t.is(outcome.message, `cannot write to ${dest}.partial: no space left on device (ENOSPC)`);
+    t.regex(outcome.hint, /free space.*--cache-dir/);
+    t.deepEqual(outcome.attempts, [{ url: `${server.url}${path}`, outcome: 'write failed' }]);
+    t.deepEqual(server.requests, [`GET ${path}`]);
+  },
+);
