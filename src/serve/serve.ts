@@ -18,24 +18,6 @@ import { blockingDirectory, unprivilegedAccount } from '../verify/verify.js';
 import { serverUrl, waitUntilAnswering } from './ready.js';
 import { makeServerRoot, type ServerRoot } from './server-root.js';
 
-export const serveUsage = `Usage: wsgi-toolchain serve [--prefix P] [--python PY] TARGET [mod_wsgi-express start-server options...]
-       wsgi-toolchain serve [--prefix P] [--python PY] -- [mod_wsgi-express start-server arguments...]
-
-Runs mod_wsgi-express start-server on the httpd built into the prefix, in the foreground (Ctrl-C stops it and every
-process it started). TARGET is a WSGI script file (or a module name with --application-type module); every option after
-TARGET, or after --, goes to mod_wsgi-express unchanged (--port, --processes, --threads, --url-alias,
---document-root, --reload-on-changes, --setup-only, --server-root DIR, ...).
-
-It listens on 127.0.0.1 unless --host says otherwise (--host 0.0.0.0 for every address), and prints the URL on a line
-of its own once the server answers. The configuration goes to a fresh private server root under the system temp dir,
-removed when serve ends (--server-root DIR instead: kept; as root it must be a directory only root can write).
-
-As root, the server runs as an unprivileged account (www-data, daemon or nobody unless --user/--group are given); it
-must be able to read the app, the virtualenv and the Python home, which is checked first. The locale defaults to
-en_US.UTF-8 when installed, else C.UTF-8 (--locale overrides). Errors are logged to the terminal unless
---log-directory, --error-log-name or --setup-only is given.
-`;
-
 export interface ServeArgs {
   prefix?: string;
   python?: string;
@@ -45,20 +27,6 @@ export interface ServeArgs {
   /** Whether TARGET came before the passthrough (false after a bare --). */
   targetGiven: boolean;
   help: boolean;
-}
-
-/**
- * Where the `serve` command starts in a raw argv, when everything before it is global flags (parsed by the normal
- * parser). Undefined when the command is not serve.
- */
-export function splitServeArgv(argv: string[], parsesAsFlagsOnly: (head: string[]) => boolean): { head: string[]; rest: string[] } | undefined {
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--') return undefined;
-    if (argv[i] !== 'serve') continue;
-    const head = argv.slice(0, i);
-    if (parsesAsFlagsOnly(head)) return { head, rest: argv.slice(i + 1) };
-  }
-  return undefined;
 }
 
 /** Our own options come before TARGET; everything from TARGET (or after --) is mod_wsgi-express's. */

@@ -22,6 +22,9 @@ export const serveCommand = defineCommand({
       'process it started). TARGET is a WSGI script file (or a module name with --application-type module); every option ' +
       'after TARGET, or after --, goes to mod_wsgi-express unchanged (--port, --processes, --threads, --url-alias, ' +
       '--document-root, --reload-on-changes, --setup-only --server-root DIR, ...).',
+    'It listens on 127.0.0.1 unless --host says otherwise (--host 0.0.0.0 for every address), and prints the URL on a ' +
+      'line of its own once the server answers. The configuration goes to a fresh private server root under the system ' +
+      'temp dir, removed when serve ends (--server-root DIR instead: kept; as root it must be a directory only root can write).',
     'As root, the server runs as an unprivileged account (www-data, daemon or nobody unless --user/--group are given); it ' +
       'must be able to read the app, the virtualenv and the Python home, which is checked first. The locale defaults to ' +
       'en_US.UTF-8 when installed, else C.UTF-8 (--locale overrides). Errors are logged to the terminal unless ' +

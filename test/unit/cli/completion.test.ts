@@ -1,10 +1,11 @@
 /** `wsgi-toolchain completion bash|zsh`: scripts the shells accept, run here through their completion functions. */
-import test, { type Implementation } from 'ava';
+import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../../helpers/cli.js';
+import { requiring } from '../../helpers/requires.js';
 
 let work: string;
 let bashScript: string;
@@ -65,10 +66,10 @@ test('bash: operands and option values', (t) => {
 });
 
 /*
- * zsh is not a dependency of this project (nor in .ci/run): when it is installed the script is checked with zsh -n and
- * its function is run with stand-ins for the completion builtins, which only exist inside a completion widget.
+ * zsh is not a dependency of the tool; .ci/run installs it so the script is checked with zsh -n and its function is
+ * run with stand-ins for the completion builtins, which only exist inside a completion widget.
  */
-const zshTest = (title: string, fn: Implementation<[]>) => (hasZsh ? test(title, fn) : test.skip(`${title} (skipped: zsh is not installed)`, fn));
+const zshTest = requiring(hasZsh ? undefined : 'zsh is not installed (Debian: zsh)');
 
 zshTest('zsh -n accepts the zsh script', (t) => {
   t.notThrows(() => execFileSync('zsh', ['-n', zshScript]));

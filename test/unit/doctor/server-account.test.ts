@@ -13,6 +13,7 @@ import { runDoctor } from '../../../src/doctor/doctor.js';
 import { PrerequisiteError } from '../../../src/errors.js';
 import { readPythonInfo } from '../../../src/python/detect.js';
 import { runCli } from '../../helpers/cli.js';
+import { requiring } from '../../helpers/requires.js';
 
 const isRoot = process.getuid?.() === 0;
 const pyenvPythons = existsSync('/root/.pyenv/versions')
@@ -59,10 +60,9 @@ async function privateVenv(): Promise<string> {
   return path.join(dir, 'venv', 'bin', 'python');
 }
 
-const whenRoot = isRoot ? test.serial : process.env.CI ? test.serial : test.skip;
-const rootTitle = (title: string) => (isRoot ? title : `${title} (skipped: needs root, which makes httpd's children unprivileged)`);
+const whenRoot = requiring(isRoot ? undefined : "needs root, which makes httpd's children unprivileged").serial;
 
-whenRoot(rootTitle('as root: doctor fails and build stops before any download for a Python in a private directory'), async (t) => {
+whenRoot('as root: doctor fails and build stops before any download for a Python in a private directory', async (t) => {
   t.true(isRoot, 'CI must run this as root');
   const python = await privateVenv();
   const store = path.join(tmp, 'store-private');
@@ -83,11 +83,9 @@ whenRoot(rootTitle('as root: doctor fails and build stops before any download fo
   t.notRegex(dry.stdout, /The build would stop here/, '--no-verify needs no server account');
 });
 
-const withPyenv = isRoot && pyenvPythons.length > 0 ? test.serial : process.env.CI ? test.serial : test.skip;
-const pyenvTitle = (title: string) =>
-  isRoot && pyenvPythons.length > 0 ? title : `${title} (skipped: ${isRoot ? 'no Python under /root/.pyenv/versions/3.*' : 'needs root'})`;
+const withPyenv = requiring(!isRoot ? 'needs root' : pyenvPythons.length === 0 ? 'no Python under /root/.pyenv/versions/3.*' : undefined).serial;
 
-withPyenv(pyenvTitle('as root: a pyenv Python under /root fails doctor and stops the build before any download'), async (t) => {
+withPyenv('as root: a pyenv Python under /root fails doctor and stops the build before any download', async (t) => {
   t.true(isRoot && pyenvPythons.length > 0, 'CI must run this as root with pyenv Pythons under /root/.pyenv/versions');
   const python = pyenvPythons.at(-1)!;
   const store = path.join(tmp, 'store-pyenv');

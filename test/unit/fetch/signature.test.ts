@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { DownloadError, ExitCode, type PrerequisiteError, SignatureError } from '../../../src/errors.js';
 import { acquireSignature, checkSignature, keysFor, loadSigningKeys, verifySignature, type SigningKeys } from '../../../src/fetch/signature.js';
 import { startLoopbackServer } from '../../helpers/loopback-server.js';
+import { requiring } from '../../helpers/requires.js';
 
 const hasGpg = (() => {
   try {
@@ -21,8 +22,8 @@ const hasGpg = (() => {
     return false;
   }
 })();
-const gpgTest = hasGpg ? test.serial : test.skip;
-if (!hasGpg) console.log('signature tests skipped: gpg is not installed (Debian: apt-get install gpg gpgv)');
+const noGpg = hasGpg ? undefined : 'gpg is not installed (Debian: apt-get install gpg gpgv)';
+const gpgTest = requiring(noGpg).serial;
 
 interface Signer {
   home: string;
@@ -208,36 +209,32 @@ gpgTest('acquireSignature: beside a --sources file, over http (tarball URL + .as
 const real = process.env.WSGI_HTTPD_REAL_SOURCES;
 const why =
   'WSGI_HTTPD_REAL_SOURCES is not set: run `bash scripts/fetch-test-sources.sh` and export WSGI_HTTPD_REAL_SOURCES=<the directory it prints>';
-const realTest = real && hasGpg ? test.serial : test.skip;
-if (!real) console.log(`real signature test skipped: ${why}`);
+const realTest = requiring(real ? noGpg : why).serial;
 
-realTest(
-  `real: httpd-2.4.68 (Debian's apache2_2.4.68.orig.tar.gz + .asc) verifies against recipes/keys; tampered copies fail${real ? '' : ` (skipped: ${why})`}`,
-  async (t) => {
-    const file = join(real!, 'apache2_2.4.68.orig.tar.gz');
-    const sig = `${file}.asc`;
-    t.true(existsSync(sig), `${sig} is missing: scripts/fetch-test-sources.sh keeps the .asc of the orig tarballs`);
-    const keys = keysFor('httpd', await loadSigningKeys())!;
-    const result = await verifySignature({ file, signature: sig, keys });
-    t.is(result.fingerprint, '65B2D44FE74BD5E3DE3AC3F082781DE46D5954FA');
-    t.regex(result.uid, /Eric Covener/);
+realTest(`real: httpd-2.4.68 (Debian's apache2_2.4.68.orig.tar.gz + .asc) verifies against recipes/keys; tampered copies fail`, async (t) => {
+  const file = join(real!, 'apache2_2.4.68.orig.tar.gz');
+  const sig = `${file}.asc`;
+  t.true(existsSync(sig), `${sig} is missing: scripts/fetch-test-sources.sh keeps the .asc of the orig tarballs`);
+  const keys = keysFor('httpd', await loadSigningKeys())!;
+  const result = await verifySignature({ file, signature: sig, keys });
+  t.is(result.fingerprint, '65B2D44FE74BD5E3DE3AC3F082781DE46D5954FA');
+  t.regex(result.uid, /Eric Covener/);
 
-    const dir = await mkdtemp(join(tmpdir(), 'wsgi-sig-real-'));
-    t.teardown(() => rm(dir, { recursive: true, force: true }));
-    const tampered = join(dir, 'apache2_2.4.68.orig.tar.gz');
-    const bytes = await readFile(file);
-    bytes[bytes.length - 10] ^= 0xff;
-    await writeFile(tampered, bytes);
-    await chmod(tampered, 0o644);
-    const bad = await t.throwsAsync(verifySignature({ file: tampered, signature: sig, keys }), { instanceOf: SignatureError });
-    t.regex(bad!.message, /BAD signature/);
+  const dir = await mkdtemp(join(tmpdir(), 'wsgi-sig-real-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const tampered = join(dir, 'apache2_2.4.68.orig.tar.gz');
+  const bytes = await readFile(file);
+  bytes[bytes.length - 10] ^= 0xff;
+  await writeFile(tampered, bytes);
+  await chmod(tampered, 0o644);
+  const bad = await t.throwsAsync(verifySignature({ file: tampered, signature: sig, keys }), { instanceOf: SignatureError });
+  t.regex(bad!.message, /BAD signature/);
 
-    // a signature whose bytes were altered: gpg reports it as bad or unreadable, never as valid
-    const sigText = await readFile(sig, 'utf8');
-    const lines = sigText.split('\n');
-    const i = lines.findIndex((l) => l.length > 40 && !l.includes(':') && !l.startsWith('-'));
-    lines[i] = lines[i]!.slice(0, 20) + (lines[i]![20] === 'A' ? 'B' : 'A') + lines[i]!.slice(21);
-    await writeFile(join(dir, 'bad.asc'), lines.join('\n'));
-    await t.throwsAsync(verifySignature({ file, signature: join(dir, 'bad.asc'), keys }), { instanceOf: SignatureError });
-  },
-);
+  // a signature whose bytes were altered: gpg reports it as bad or unreadable, never as valid
+  const sigText = await readFile(sig, 'utf8');
+  const lines = sigText.split('\n');
+  const i = lines.findIndex((l) => l.length > 40 && !l.includes(':') && !l.startsWith('-'));
+  lines[i] = lines[i]!.slice(0, 20) + (lines[i]![20] === 'A' ? 'B' : 'A') + lines[i]!.slice(21);
+  await writeFile(join(dir, 'bad.asc'), lines.join('\n'));
+  await t.throwsAsync(verifySignature({ file, signature: join(dir, 'bad.asc'), keys }), { instanceOf: SignatureError });
+});

@@ -7,6 +7,7 @@ import { VerifyError } from '../../../src/errors.js';
 import { capture } from '../../../src/util/run.js';
 import { layoutFromApxs, layoutFromRoot, type ApacheLayout } from '../../../src/verify/apache-layout.js';
 import { parseAppBody, processesMentioning, renderConfig, ServerVerifyError, versionMatches, verifyServer } from '../../../src/verify/verify.js';
+import { requiring } from '../../helpers/requires.js';
 
 const apxs = '/usr/bin/apxs';
 const apache2 = '/usr/sbin/apache2';
@@ -17,11 +18,7 @@ const reason = `Debian's apache2, apache2-dev and libapache2-mod-wsgi-py3 are ne
 const isRoot = process.getuid?.() === 0;
 
 /** Runs against the system's Apache: fails in CI when it is missing, skips (saying why) elsewhere. */
-function systemTest(title: string, fn: (t: ExecutionContext) => Promise<void>): void {
-  if (missing.length === 0) test.serial(title, fn);
-  else if (process.env.CI) test.serial(title, (t) => t.fail(reason));
-  else test.skip(`${title} (skipped: ${reason})`, () => {});
-}
+const systemTest = requiring(missing.length === 0 ? undefined : reason).serial;
 
 let system: { layout: ApacheLayout; pythonVersion: string } | undefined;
 async function debian(): Promise<{ layout: ApacheLayout; pythonVersion: string }> {
