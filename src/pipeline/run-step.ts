@@ -107,7 +107,8 @@ async function runHoldingSlot(label: string, argv: string[], cwd: string, extraE
   if (context.signal.aborted) throw context.signal.reason ?? new Error('aborted');
   if (result.code !== 0) {
     throw new BuildStepError(
-      `${label} failed (${argv.join(' ')} exited with ${result.code ?? result.signal})`,
+      // The program only: its arguments hold the 200-character stage path and are in the log.
+      `${label} failed (${argv[0]} exited with ${result.code ?? result.signal})`,
       hintFor(tail.join('\n'), `read the full log for the first error: ${context.logFile}`),
       context.logFile,
       tail,

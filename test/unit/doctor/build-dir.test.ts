@@ -72,4 +72,15 @@ test('wsgi-toolchain doctor names the build directory the build will use', async
   });
   t.regex(result.stdout, new RegExp(`^ok\\s+Build dir executable\\s+scripts can run in ${path.join(store, 'build').replaceAll('.', '\\.')}$`, 'm'));
   t.notRegex(result.stdout, /elsewhere/);
+
+  const other = path.join(tmp, 'store-flag');
+  const flagged = await runCli(['doctor', '--python', '/usr/bin/python3', '--cache-dir', other], {
+    env: envWith({ WSGI_HTTPD_CACHE_DIR: store }),
+    timeoutMs: 120_000,
+  });
+  t.regex(
+    flagged.stdout,
+    new RegExp(`^ok\\s+Build dir executable\\s+scripts can run in ${path.join(other, 'build').replaceAll('.', '\\.')}$`, 'm'),
+    '--cache-dir wins, as in build',
+  );
 });

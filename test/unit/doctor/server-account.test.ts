@@ -69,6 +69,9 @@ whenRoot('as root: doctor fails and build stops before any download for a Python
   const doctor = await runCli(['doctor', '--python', python], { env: env(store), timeoutMs: 120_000 });
   t.is(doctor.code, 3, doctor.stdout + doctor.stderr);
   t.regex(doctor.stdout, /^FAIL\s+Python readable by the server account\s+the build runs as root.*\(.*private is not readable by others\)/m);
+  // as the build with --no-verify: no server account, nothing to fail
+  const noVerify = await runCli(['doctor', '--python', python, '--no-verify'], { env: env(store), timeoutMs: 120_000 });
+  t.notRegex(noVerify.stdout, /^FAIL\s+Python readable by the server account/m, noVerify.stdout);
 
   const prefix = path.join(tmp, 'prefix-private');
   const build = await runCli(['build', '--prefix', prefix, '--python', python, '--plain'], { env: env(store), timeoutMs: 120_000 });
