@@ -14,7 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { prepareBuild } from '../pipeline/prepare.js';
 import { ChecksumError, ExitCode, ToolchainError, UsageError } from '../errors.js';
-import { acquireArtifact, collectLocal, expandMirrorPath, type AcquireResult } from '../fetch/acquire.js';
+import { acquireArtifact, collectLocal, expandMirrorPath, sourceOf, type AcquireResult } from '../fetch/acquire.js';
 import { sha256File } from '../fetch/hash.js';
 import type { DownloadProgress } from '../fetch/download.js';
 import { formatBytes, formatProgress, type ProgressReporter, progressReporter } from '../fetch/progress.js';
@@ -151,10 +151,7 @@ export async function fetchSources(values: BuildValues & { dest: string }, reque
   const download = async (c: PlannedComponent, progress: ProgressReporter): Promise<AcquireResult> => {
     const result = await acquireArtifact({
       download: { env: options.env },
-      component: c.name,
-      version: c.version,
-      artifacts: c.locked.artifacts,
-      mirrorPath: c.locked.mirrorPath,
+      ...sourceOf(c),
       mirrors: options.mirrors,
       sourceIndex,
       cacheDir: plan.cacheDir,
@@ -210,11 +207,8 @@ async function writeOne(
   const keys = options.verifySignatures ? keysFor(c.name, ctx.keySets) : undefined;
   if (keys) {
     const checked = await checkSignature({
-      component: c.name,
-      version: c.version,
+      ...sourceOf(c),
       acquired: result,
-      artifacts: c.locked.artifacts,
-      mirrorPath: c.locked.mirrorPath,
       mirrors: options.mirrors,
       sourceIndex: ctx.sourceIndex,
       offline: options.offline,

@@ -324,6 +324,11 @@ export interface LocalCandidate {
   locked: { artifacts: ArtifactRef[]; mirrorPath: string };
 }
 
+/** What names a component's release file wherever it is looked for: the component, its version, files and mirror path. */
+export function sourceOf(c: LocalCandidate): Pick<AcquireOptions, 'component' | 'version' | 'artifacts' | 'mirrorPath'> {
+  return { component: c.name, version: c.version, artifacts: c.locked.artifacts, mirrorPath: c.locked.mirrorPath };
+}
+
 /**
  * Offline: every component's file must already be local (cache, --sources, file:// mirrors). Checking all of them first
  * gives one list of every missing file instead of one failure at a time; a cached file that no longer matches its
@@ -338,10 +343,7 @@ export async function collectLocal(
   for (const c of components) {
     let corrupt: { path: string; expected: string; actual: string } | undefined;
     const local = await findLocal({
-      component: c.name,
-      version: c.version,
-      artifacts: c.locked.artifacts,
-      mirrorPath: c.locked.mirrorPath,
+      ...sourceOf(c),
       mirrors: opts.mirrors,
       sourceIndex: opts.sourceIndex,
       cacheDir: opts.cacheDir,
@@ -362,7 +364,7 @@ export async function collectLocal(
         corrupt.actual,
         'the cached copy is corrupt and was deleted; nothing was extracted. Run again with network access, or pass --sources DIR holding the published file',
       );
-    missing.push(missingFor({ component: c.name, version: c.version, artifacts: c.locked.artifacts, cacheDir: opts.cacheDir }));
+    missing.push(missingFor({ ...sourceOf(c), cacheDir: opts.cacheDir }));
   }
   if (missing.length > 0) throw offlineError(missing);
   return found;

@@ -197,19 +197,16 @@ async function offlineSources(plan: Plan, options: BuildOptions, stored: Readonl
   if (toBuild.length === 0) return undefined;
   const sourceIndex = options.sourcesDirs.length > 0 ? await indexSourceDirs(options.sourcesDirs) : undefined;
   // Loaded here, not at start-up: it brings the HTTP client, which a no-op never needs.
-  const { hasLocalCopy, missingFor, offlineError } = await import('../fetch/acquire.js');
+  const { hasLocalCopy, missingFor, offlineError, sourceOf } = await import('../fetch/acquire.js');
   const missing: MissingFile[] = [];
   for (const c of toBuild) {
     const found = await hasLocalCopy({
-      component: c.name,
-      version: c.version,
-      artifacts: c.locked.artifacts,
-      mirrorPath: c.locked.mirrorPath,
+      ...sourceOf(c),
       mirrors: options.mirrors,
       sourceIndex,
       cacheDir: plan.cacheDir,
     });
-    if (!found) missing.push(missingFor({ component: c.name, version: c.version, artifacts: c.locked.artifacts, cacheDir: plan.cacheDir }));
+    if (!found) missing.push(missingFor({ ...sourceOf(c), cacheDir: plan.cacheDir }));
   }
   if (missing.length === 0) return undefined;
   const error: ToolchainError = offlineError(missing);

@@ -4,7 +4,7 @@
  * store need no source.
  */
 import { ToolchainError } from '../errors.js';
-import { acquireArtifact, collectLocal, type AcquireResult } from '../fetch/acquire.js';
+import { acquireArtifact, collectLocal, sourceOf, type AcquireResult } from '../fetch/acquire.js';
 import { progressReporter } from '../fetch/progress.js';
 import { checkSignature, keysFor, loadSigningKeys } from '../fetch/signature.js';
 import type { BuildContext } from './context.js';
@@ -42,10 +42,7 @@ export async function fetchSources(ctx: BuildContext, components: PlannedCompone
           local.get(c.name) ??
           (await acquireArtifact({
             download: { env: options.env },
-            component: c.name,
-            version: c.version,
-            artifacts: c.locked.artifacts,
-            mirrorPath: c.locked.mirrorPath,
+            ...sourceOf(c),
             mirrors: options.mirrors,
             sourceIndex: ctx.sourceIndex,
             offline: options.offline,
@@ -63,11 +60,8 @@ export async function fetchSources(ctx: BuildContext, components: PlannedCompone
         const keys = options.verifySignatures ? keysFor(c.name, keySets) : undefined;
         if (keys) {
           const sig = await checkSignature({
-            component: c.name,
-            version: c.version,
+            ...sourceOf(c),
             acquired: result,
-            artifacts: c.locked.artifacts,
-            mirrorPath: c.locked.mirrorPath,
             mirrors: options.mirrors,
             sourceIndex: ctx.sourceIndex,
             offline: options.offline,

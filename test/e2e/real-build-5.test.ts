@@ -12,7 +12,8 @@ import { locate } from '../../src/index.js';
 import { freePort } from '../../src/verify/verify.js';
 import { repoRoot, runCli } from '../helpers/cli.js';
 import { snapshotTree } from '../helpers/tree.js';
-import { processesUnder, python, registerRealStack, sources } from './real-stack.js';
+import { processesUnder } from '../helpers/processes.js';
+import { python, registerRealStack, sources } from './real-stack.js';
 
 const versions = { httpd: '2.4.68', apr: '1.7.5', 'apr-util': '1.6.3', pcre2: '10.46', 'mod-wsgi': '5.0.2' };
 const { real, world } = registerRealStack({
@@ -45,7 +46,7 @@ real('a flipped byte in a cached tarball: checksum error naming the file and bot
     /checksum mismatch for .*apr-1\.7\.5\.tar\.bz2: expected sha256 cd0f5d52b9ab1704c72160c5ee3ed5d3d4ca2df4a7f8ab564e3cb352b67232f2, got [0-9a-f]{64}/,
   );
   t.deepEqual(await snapshotTree(world.prefix), before);
-  t.deepEqual(processesUnder(world.work), []);
+  t.deepEqual(await processesUnder(world.work), []);
 });
 
 real('the second combination (APR 1.7.2, PCRE2 10.42) resolves and its upstream files are found by sha256', async (t) => {
@@ -91,7 +92,7 @@ real("--httpd system: mod_wsgi built against Debian's apxs into the prefix, serv
   t.deepEqual(await snapshotTree(systemModules), before, "the system's modules directory is not touched");
   const verify = await runCli(['verify', '--prefix', prefix, '--json'], { env: world.env() });
   t.is(verify.code, 0, verify.stderr);
-  t.deepEqual(processesUnder(world.work), []);
+  t.deepEqual(await processesUnder(world.work), []);
 });
 
 /** What Debian's apxs says of its Apache (what info, locate() and mod_wsgi-express must use). */
@@ -218,8 +219,8 @@ real('--httpd system: serve runs a WSGI script on the system Apache with our mod
     clearTimeout(hardStop);
     t.is(code, 130, output);
   }
-  for (let i = 0; i < 60 && processesUnder(serverRoot).length > 0; i++) await sleep(250);
-  t.deepEqual(processesUnder(serverRoot), [], 'nothing of the server is left running');
+  for (let i = 0; i < 60 && (await processesUnder(serverRoot)).length > 0; i++) await sleep(250);
+  t.deepEqual(await processesUnder(serverRoot), [], 'nothing of the server is left running');
 });
 
 real('uninstall removes the stack, the lock and the mod_wsgi-express launcher, and nothing else', async (t) => {

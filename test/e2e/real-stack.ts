@@ -6,11 +6,12 @@
  */
 import test, { type TestFn } from 'ava';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, runCli } from '../helpers/cli.js';
+import { killAll, processesUnder } from '../helpers/processes.js';
 import { registerSeedWorkflowTests } from './seed-workflow.js';
 
 export interface RealSet {
@@ -39,21 +40,6 @@ export interface RealWorld {
   buildArgs: string[];
 }
 
-/** PIDs of processes running a binary from under dir, or naming it on their command line (a server's config). */
-export function processesUnder(dir: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (Number(entry) !== process.pid && (readlinkSync(`/proc/${entry}/exe`).startsWith(dir) || cmdline.includes(dir))) pids.push(Number(entry));
-    } catch {
-      /* gone, or not ours to read */
-    }
-  }
-  return pids;
-}
-
 /** Registers the build of `set` and the checks every set gets; returns the world for the file's own extra tests. */
 export function registerRealStack(set: RealSet): { real: TestFn['serial'] | TestFn['skip']; world: RealWorld } {
   if (!sources) {
@@ -79,13 +65,7 @@ export function registerRealStack(set: RealSet): { real: TestFn['serial'] | Test
 
   test.after.always(async () => {
     // Stop anything a failed assertion may have left running under the work dir, then remove it.
-    for (const pid of world.work ? processesUnder(world.work) : []) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
+    if (world.work) killAll(await processesUnder(world.work));
     if (world.work && !process.env.WSGI_HTTPD_KEEP_E2E) await rm(world.work, { recursive: true, force: true });
   });
 
@@ -184,7 +164,7 @@ export function registerRealStack(set: RealSet): { real: TestFn['serial'] | Test
     const report = JSON.parse(result.stdout) as { status: number; pythonVersion: string; body: string };
     t.is(report.status, 200);
     console.log(`verify: ${report.body.trim()}`);
-    t.deepEqual(processesUnder(world.work), []);
+    t.deepEqual(await processesUnder(world.work), []);
   });
 
   real(name('the same build again is a no-op'), async (t) => {

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/cli.js';
 import { runCliInTty, ttyUnavailable } from '../helpers/tty.js';
-import { processesUnder, python, sources } from './real-stack.js';
+import { killAll, processesUnder } from '../helpers/processes.js';
+import { python, sources } from './real-stack.js';
 
 const title = 'a cold build of the --tested set on a terminal: under 100 KB, no compiler output, every final line on the last screen';
 const why = !sources
@@ -23,13 +24,7 @@ if (why) {
 } else {
   let work = '';
   test.after.always(async () => {
-    for (const pid of work ? processesUnder(work) : []) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
+    if (work) killAll(await processesUnder(work));
     if (work && !process.env.WSGI_HTTPD_KEEP_E2E) await rm(work, { recursive: true, force: true });
   });
 
@@ -76,6 +71,6 @@ if (why) {
     }
     t.true(screen.some((l) => /^✔ Verify: httpd with mod_wsgi serves a WSGI app on 127\.0\.0\.1: http:\/\/127\.0\.0\.1:\d+\/ answered 200/.test(l)));
     t.true(screen.some((l) => /^✔ Activate: done$/.test(l)));
-    t.deepEqual(processesUnder(work), [], 'nothing left running');
+    t.deepEqual(await processesUnder(work), [], 'nothing left running');
   });
 }

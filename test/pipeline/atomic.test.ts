@@ -14,6 +14,7 @@ import { repoRoot, runCli } from '../helpers/cli.js';
 import { makeFixtureSet, type FixtureSet, type SlowStep } from '../helpers/fixtures.js';
 import { startLoopbackServer, type Handler, type LoopbackServer } from '../helpers/loopback-server.js';
 import { snapshotTree } from '../helpers/tree.js';
+import { killAll, processesUnder } from '../helpers/processes.js';
 
 let work: string;
 let server: LoopbackServer;
@@ -51,7 +52,7 @@ test.before(async () => {
 test.after.always(async () => {
   await server?.close();
   if (work) {
-    for (const p of await processesUnder(work)) killPid(p.pid); // only if a test failed half-way
+    killAll(await processesUnder(work)); // only if a test failed half-way
     await rm(work, { recursive: true, force: true });
   }
 });
@@ -95,38 +96,6 @@ function startCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000): 
     }),
   );
   return { child, pid: child.pid!, stdout: () => stdout, stderr: () => stderr, exit };
-}
-
-interface Proc {
-  pid: number;
-  cmdline: string;
-  cwd: string;
-}
-
-/** Live processes (zombies aside) whose working directory or command line is under dir. */
-async function processesUnder(dir: string): Promise<Proc[]> {
-  const found: Proc[] = [];
-  for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-    try {
-      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
-      const cmdline = (await readFile(`/proc/${name}/cmdline`, 'utf8')).split('\0').join(' ').trim();
-      const cwd = await readlink(`/proc/${name}/cwd`).catch(() => '');
-      if (cwd === dir || cwd.startsWith(`${dir}/`) || cmdline.includes(dir)) found.push({ pid: Number(name), cmdline, cwd });
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return found;
-}
-
-function killPid(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    /* gone */
-  }
 }
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000): Promise<T> {
@@ -252,7 +221,7 @@ test.serial('SIGKILL during make: the live stack is untouched, and the next buil
 
   // The killed build's make (its own process group) carries on by itself for a moment; let it end.
   await waitFor('the orphaned make to finish', async () => (await processesUnder(dir)).length === 0, slowSeconds * 1000 + 20_000).catch(async () => {
-    for (const p of await processesUnder(dir)) killPid(p.pid);
+    killAll(await processesUnder(dir));
   });
 
   const rerun = await runCli(buildArgs(prefix, set), { env });

@@ -21,6 +21,7 @@ import { type FixtureSet, makeFixtureSet } from '../helpers/fixtures.js';
 import { privateMountsUnavailable, runWithTmpfs } from '../helpers/private-mount.js';
 import { snapshotTree } from '../helpers/tree.js';
 import { createThrowawayUser, type ThrowawayUser, throwawayUsersUnavailable } from '../helpers/throwaway-user.js';
+import { killAll, processesUnder } from '../helpers/processes.js';
 
 let work: string;
 let world: FixtureWorld | undefined;
@@ -47,33 +48,9 @@ test.after.always(async () => {
   attacker?.remove();
   // Only when a test failed half-way: serve runs the server in a process group of its own, so a serve killed by the
   // test's timer leaves it; whatever still runs from this file's work dir is stopped here.
-  if (work) for (const pid of await processesUnder(work)) killPid(pid);
+  if (work) killAll(await processesUnder(work));
   await closeFixtureWorld(world);
 });
-
-/** Live processes (zombies aside) whose command line names dir. */
-async function processesUnder(dir: string): Promise<number[]> {
-  const found: number[] = [];
-  for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-    try {
-      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
-      if ((await readFile(`/proc/${name}/cmdline`, 'utf8')).includes(dir)) found.push(Number(name));
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return found;
-}
-
-function killPid(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    /* gone */
-  }
-}
 
 /** A test that needs another local user: skipped with the reason off CI, a failure under CI. */
 function withAttacker(title: string, fn: (t: ExecutionContext, attacker: ThrowawayUser) => Promise<void>): void {
