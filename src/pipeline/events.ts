@@ -25,7 +25,14 @@ export type ComponentPhase =
 export type StackStep = 'assemble' | 'verify' | 'python-package' | 'activate' | 'drop-in';
 
 export type BuildEvent =
-  | { type: 'plan'; components: { name: string; version: string; layer: string; stored: boolean }[]; stackId: string; prefix: string }
+  | {
+      type: 'plan';
+      components: { name: string; version: string; layer: string; stored: boolean }[];
+      /** The stack steps this build will run, in order. */
+      steps?: StackStep[];
+      stackId: string;
+      prefix: string;
+    }
   | {
       type: 'component';
       name: string;

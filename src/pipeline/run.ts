@@ -187,11 +187,20 @@ export async function runBuild(prepared: Prepared, options: BuildOptions, events
     },
     sourceIndex: options.sourcesDirs.length > 0 ? await indexSourceDirs(options.sourcesDirs) : undefined,
   };
+  const withPackage = options.pythonPackage !== false && packageComponent(plan) !== undefined;
+  const dropIn = withPackage && pythonPackageTarget(plan) === 'venv';
   events.send({
     type: 'plan',
     stackId: layout.stackId,
     prefix: layout.prefix,
     components: plan.components.map((c) => ({ name: c.name, version: c.version, layer: c.layerKey, stored: prepared.stored.has(c.name) })),
+    steps: [
+      'assemble',
+      ...(plan.verify ? (['verify'] as const) : []),
+      ...(withPackage ? (['python-package'] as const) : []),
+      'activate',
+      ...(dropIn ? (['drop-in'] as const) : []),
+    ],
   });
 
   let activated = false;
@@ -219,7 +228,6 @@ export async function runBuild(prepared: Prepared, options: BuildOptions, events
         () => verifyStack(ctx),
         (r) => `${r.url} answered ${r.status} from Python ${r.pythonVersion} (${r.mpm} MPM, ${r.durationMs} ms)`,
       );
-    const withPackage = options.pythonPackage !== false && packageComponent(plan) !== undefined;
     const pkg = withPackage
       ? await step(
           ctx,
@@ -244,7 +252,7 @@ export async function runBuild(prepared: Prepared, options: BuildOptions, events
       await installed?.commit();
       await removeStaleStacks(layout, [layout.stackId]);
     });
-    if (withPackage && pythonPackageTarget(plan) === 'venv')
+    if (dropIn)
       await step(
         ctx,
         'drop-in',

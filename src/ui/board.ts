@@ -1,6 +1,7 @@
 /**
- * What the build views show, kept from the pipeline's events: one row per component (from the plan) and one per stack
- * step (when it starts), each with its state and the one line that describes it. Pure: the time is passed in.
+ * What the build views show, kept from the pipeline's events: one row per component and per stack step (from the plan;
+ * a step the plan did not name gets its row when it starts), each with its state and the one line that describes it.
+ * Pure: the time is passed in.
  */
 import type { BuildEvent, ComponentPhase, StackStep } from '../pipeline/events.js';
 import { formatBytes, formatDuration } from '../util/format.js';
@@ -83,6 +84,7 @@ export class BuildBoard {
           const row = this.row(`c:${c.name}`, 'component', `${c.name} ${c.version}`);
           if (c.stored) Object.assign(row, { phase: 'stored', state: 'done' });
         }
+        for (const step of event.steps ?? []) this.row(`s:${step}`, 'step', stepTitles[step]);
         return undefined;
       case 'component': {
         const row = this.row(`c:${event.name}`, 'component', `${event.name} ${event.version}`);

@@ -1,7 +1,7 @@
 /**
  * Renders a build's events; it decides nothing about the build.
- *  - terminal: one live line per component (and stack step) with its phase, elapsed time and the time of its last
- *    recorded build, rewritten in place (terminal-view.ts); compiler output stays in the log;
+ *  - terminal: a listr2 task list, one live line per component and stack step with its phase, elapsed time and the
+ *    time of its last recorded build, rewritten in place (terminal-view.ts); compiler output stays in the log;
  *  - plain (CI, pipes, --verbose): one timestamped line per change, and a heartbeat line about every busy component or
  *    step at least every 30 s (plain-view.ts); --verbose adds the compiler output;
  *  - silent: nothing.

@@ -1,16 +1,20 @@
 /**
- * The terminal view: one line per component (and per stack step once it starts), rewritten in place when it changes,
- * the way cargo and docker build keep a live status. Only a changed line is written (cursor up to it, rewrite, back
- * down), and busy lines are refreshed every `refreshMs` for their elapsed time, so a whole cold build writes a few
- * tens of KB. Compiler output never reaches the terminal (it is in the log; --verbose streams it in the plain view).
+ * The terminal view: a listr2 task list with one task per component and per stack step, each drawn on one line with its
+ * phase, elapsed time and the time of its last recorded build, rewritten in place when it changes (cargo and docker
+ * build keep the same kind of live status). The pipeline runs itself: each task only mirrors its row of the board
+ * (board.ts), taking the row's line as its title while the build runs and the row's outcome as its own when the build
+ * ends (completed, failed, or skipped for a step that was skipped or cancelled).
  *
- * Lines are cut to the terminal's width, so none wraps and the cursor arithmetic holds; each starts with a carriage
- * return, so it lands in column 0 whether or not the terminal turns LF into CR LF. The cursor stays visible below the
- * list (nothing to restore when the process is interrupted); notes go above the list.
+ * listr2's own default renderer redraws the whole list on every change, which a cold build's hundreds of updates would
+ * turn into hundreds of KB; RowRenderer is a listr2 renderer that writes only the line whose task changed
+ * (line-screen.ts), and refreshes busy lines every `refreshMs`. Compiler output never reaches the terminal (it is in
+ * the log; --verbose streams it in the plain view).
  */
+import { Listr, type ListrRendererFactory, ListrTaskEventType, type ListrTaskWrapper } from 'listr2';
 import type { BuildEvent, BuildEvents } from '../pipeline/events.js';
 import { BuildBoard, type Row, type RowState } from './board.js';
 import type { Clock } from './clock.js';
+import { LineScreen } from './line-screen.js';
 import type { View } from './plain-view.js';
 
 export interface TerminalViewOptions {
@@ -21,8 +25,6 @@ export interface TerminalViewOptions {
   refreshMs: number;
   clock: Clock;
 }
-
-const esc = '\x1b[';
 
 const icons: Record<RowState, string> = {
   pending: '·',
@@ -43,67 +45,117 @@ const colours: Record<RowState, string> = {
   cancelled: '33',
 };
 
+/** The parts of a listr2 task the renderer reads. */
+interface RenderedTask {
+  title?: string;
+  on(event: ListrTaskEventType, listener: () => void): void;
+  isCompleted(): boolean;
+  hasFailed(): boolean;
+  isSkipped(): boolean;
+}
+
+interface RowRendererOptions {
+  screen: LineScreen;
+  /** The state of task `index`'s row while listr2 has not settled the task. */
+  rowState: (index: number) => RowState;
+  color: boolean;
+}
+
+/** A listr2 renderer: task i is screen line i, rewritten when the task's title or state changes. */
+class RowRenderer {
+  static nonTTY = true; // it writes wherever the view's `write` goes
+  static rendererOptions = {};
+  static rendererTaskOptions = {};
+
+  constructor(
+    private readonly tasks: RenderedTask[],
+    private readonly options: RowRendererOptions,
+  ) {}
+
+  private state(index: number): RowState {
+    const task = this.tasks[index]!;
+    if (task.hasFailed()) return 'failed';
+    if (task.isCompleted()) return 'done';
+    const row = this.options.rowState(index);
+    if (task.isSkipped()) return row === 'cancelled' ? 'cancelled' : 'skipped';
+    return row;
+  }
+
+  private draw(index: number): void {
+    const state = this.state(index);
+    const icon = this.options.color ? `\x1b[${colours[state]}m${icons[state]}\x1b[0m` : icons[state];
+    this.options.screen.set(index, `${icon} ${this.options.screen.cut(this.tasks[index]!.title ?? '', 2)}`);
+  }
+
+  render(): void {
+    this.tasks.forEach((task, index) => {
+      this.draw(index);
+      task.on(ListrTaskEventType.TITLE, () => this.draw(index));
+      task.on(ListrTaskEventType.STATE, () => this.draw(index));
+    });
+  }
+
+  end(): void {
+    this.tasks.forEach((_, index) => this.draw(index));
+  }
+}
+
 export function terminalView(events: BuildEvents, opts: TerminalViewOptions): View {
-  const { write, clock } = opts;
+  const { clock } = opts;
   const board = new BuildBoard();
-  /** What each screen line below the notes holds now, in board row order. */
-  const drawn: string[] = [];
-  const width = Math.max(20, opts.columns) - 1; // never the last column: no pending wrap, no surprise scroll
+  const screen = new LineScreen(opts.write, opts.columns);
+  let list: { listr: Listr<unknown, ListrRendererFactory, ListrRendererFactory>; rows: Row[]; done: Promise<unknown> } | undefined;
+  let settle!: () => void;
+  const buildEnded = new Promise<void>((resolve) => (settle = resolve));
 
-  const render = (row: Row, now: number): string => {
-    const text = board.text(row, now);
-    const cut = text.length > width - 2 ? `${text.slice(0, width - 3)}…` : text;
-    const icon = opts.color ? `${esc}${colours[row.state]}m${icons[row.state]}${esc}0m` : icons[row.state];
-    return `${icon} ${cut}`;
+  /** One task per planned row, each waiting for the build to end to take its row's outcome. */
+  const start = () => {
+    const rows = [...board.rows];
+    const outcome = async (row: Row, task: ListrTaskWrapper<unknown, ListrRendererFactory, ListrRendererFactory>) => {
+      await buildEnded;
+      if (row.state === 'failed') throw new Error(board.text(row, clock.now()));
+      if (row.state === 'skipped' || row.state === 'cancelled') task.skip(board.text(row, clock.now()));
+    };
+    const listr = new Listr<unknown, ListrRendererFactory, ListrRendererFactory>(
+      rows.map((row) => ({ title: board.text(row, clock.now()), task: (_ctx: unknown, task) => outcome(row, task) })),
+      {
+        concurrent: true,
+        exitOnError: false,
+        registerSignalListeners: false, // the pipeline handles SIGINT and SIGTERM
+        renderer: RowRenderer as unknown as ListrRendererFactory,
+        rendererOptions: { screen, color: opts.color, rowState: (index: number) => rows[index]!.state } satisfies RowRendererOptions,
+        fallbackRendererCondition: false,
+        silentRendererCondition: false,
+      },
+    );
+    list = { listr, rows, done: listr.run() };
   };
 
-  /** Rewrites board row `index` in place when its line changed; a new row is added below the others. */
-  const draw = (index: number, now: number) => {
-    const line = render(board.rows[index]!, now);
-    if (index === drawn.length) {
-      drawn.push(line);
-      write(`\r${line}${esc}K\n`);
-      return;
-    }
-    if (drawn[index] === line) return;
-    drawn[index] = line;
-    const up = drawn.length - index;
-    write(`${esc}${up}A\r${line}${esc}K${esc}${up}B\r`);
-  };
-
-  const drawAll = (now: number) => {
-    for (let i = 0; i < board.rows.length; i++) draw(i, now);
-  };
-
-  /** A line above the list: the list moves down one line and is written again. */
-  const note = (text: string) => {
-    const cut = text.length > width ? `${text.slice(0, width - 1)}…` : text;
-    if (drawn.length === 0) {
-      write(`\r${cut}${esc}K\n`);
-      return;
-    }
-    write(`${esc}${drawn.length}A\r${cut}${esc}K\n${drawn.map((l) => `\r${l}${esc}K\n`).join('')}`);
+  /** Gives row's task the row's current line (the renderer writes it only if it changed). */
+  const retitle = (row: Row, now: number) => {
+    const index = list?.rows.indexOf(row) ?? -1;
+    if (index >= 0) list!.listr.tasks[index]!.title$ = board.text(row, now);
   };
 
   let ticker: unknown;
   const tick = () => {
     const now = clock.now();
-    board.rows.forEach((row, i) => {
-      if (row.state === 'running') draw(i, now);
-    });
+    for (const row of list?.rows ?? []) if (row.state === 'running') retitle(row, now);
     ticker = clock.setTimeout(tick, opts.refreshMs);
   };
   ticker = clock.setTimeout(tick, opts.refreshMs);
 
   const onEvent = (event: BuildEvent) => {
-    if (event.type === 'note') return note(event.text);
+    if (event.type === 'note') return screen.note(event.text);
     if (event.type === 'output') return;
     const now = clock.now();
     const row = board.apply(event, now);
+    if (event.type === 'plan') {
+      if (!list) start();
+      return;
+    }
     // Byte counts move fast: they are shown at the next refresh, not on every chunk.
-    if (event.type === 'download') return;
-    if (event.type === 'plan' || !row) drawAll(now);
-    else draw(board.rows.indexOf(row), now);
+    if (row && event.type !== 'download') retitle(row, now);
   };
   events.on('event', onEvent);
 
@@ -112,9 +164,11 @@ export function terminalView(events: BuildEvents, opts: TerminalViewOptions): Vi
       clock.clearTimeout(ticker);
       events.off('event', onEvent);
       board.settle();
-      drawAll(clock.now());
-      // The line below the list may hold an echoed ^C: clear it for whatever is printed next.
-      write(`\r${esc}K`);
+      const now = clock.now();
+      for (const row of list?.rows ?? []) retitle(row, now);
+      settle();
+      await list?.done;
+      screen.finish();
     },
   };
 }

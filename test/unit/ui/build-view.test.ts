@@ -158,10 +158,16 @@ function terminal(columns = 80, opts: { rows?: number; env?: NodeJS.ProcessEnv }
   return { clock, events, writes, lines, screen, view };
 }
 
-test('terminal: one line per component, each rewritten in place; the final screen shows every final state', async (t) => {
+test('terminal: one line per component and planned step, each rewritten in place; the final screen shows every final state', async (t) => {
   const v = terminal();
-  v.events.send(plan);
-  t.deepEqual(v.screen.text(), ['· pcre2 10.46: queued', '· apr 1.7.5: queued', '✔ httpd 2.4.68: in the store, nothing to build']);
+  v.events.send({ ...plan, steps: ['assemble', 'activate'] } as BuildEvent);
+  t.deepEqual(v.screen.text(), [
+    '· pcre2 10.46: queued',
+    '· apr 1.7.5: queued',
+    '✔ httpd 2.4.68: in the store, nothing to build',
+    '· Assemble the stack from its layers: queued',
+    '· Activate: queued',
+  ]);
   v.events.send(pcre2('configure', { estimateSeconds: 40 }));
   v.clock.advance(5_000);
   t.is(v.screen.text()[0], '▸ pcre2 10.46: configure, 4s in (last build took 40s)');
@@ -169,12 +175,14 @@ test('terminal: one line per component, each rewritten in place; the final scree
   v.events.send(apr('failed', { detail: 'apr 1.7.5: configure failed\nthe tail' }));
   v.events.send(pcre2('cancelled'));
   v.events.send({ type: 'step', step: 'assemble', state: 'start' });
+  t.is(v.screen.text()[3], '▸ Assemble the stack from its layers ...');
   await v.view.close();
   t.deepEqual(v.screen.text(), [
     '– pcre2 10.46: cancelled (apr 1.7.5 failed)',
     '✖ apr 1.7.5: failed: apr 1.7.5: configure failed',
     '✔ httpd 2.4.68: in the store, nothing to build',
     '– Assemble the stack from its layers: cancelled (apr 1.7.5 failed)',
+    '– Activate: cancelled (apr 1.7.5 failed)',
   ]);
   t.false(v.writes.join('').includes('checking for gcc'), 'compiler output never reaches the terminal');
 });
