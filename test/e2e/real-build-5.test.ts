@@ -10,7 +10,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { locate } from '../../src/index.js';
 import { freePort } from '../../src/verify/verify.js';
-import { repoRoot, runCli } from '../helpers/cli.js';
+import { repoRoot, runCli, tsxImport } from '../helpers/cli.js';
 import { snapshotTree } from '../helpers/tree.js';
 import { processesUnder } from '../helpers/processes.js';
 import { python, registerRealStack, sources } from './real-stack.js';
@@ -165,7 +165,7 @@ real('--httpd system: serve runs a WSGI script on the system Apache with our mod
   const child = spawn(
     process.execPath,
     [
-      '--import=tsx',
+      tsxImport,
       join(repoRoot, 'src', 'cli', 'main.ts'),
       'serve',
       '--prefix',

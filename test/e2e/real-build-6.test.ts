@@ -19,6 +19,7 @@ const { real, world } = registerRealStack({
   select: ['--tested'],
   overlays: ['test/e2e/overlays/mod_wsgi-git-tag'],
   expect: { httpd: '2.4.68', apr: '1.7.6', aprUtil: '1.6.4', pcre2: '10.48', modWsgi: '6.0.5' },
+  terminal: true,
 });
 
 /** The components a build compiled (their configure line in the plain output). */

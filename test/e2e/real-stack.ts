@@ -7,11 +7,12 @@
 import test, { type TestFn } from 'ava';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readlinkSync } from 'node:fs';
-import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, runCli } from '../helpers/cli.js';
 import { killAll, processesUnder } from '../helpers/processes.js';
+import { runCliInTty, ttyUnavailable } from '../helpers/tty.js';
 import { registerSeedWorkflowTests } from './seed-workflow.js';
 
 export interface RealSet {
@@ -23,6 +24,11 @@ export interface RealSet {
   overlays: string[];
   /** What httpd -V must report. */
   expect: { httpd: string; apr: string; aprUtil: string; pcre2: string; modWsgi: string };
+  /**
+   * Run the cold build on a pseudo-terminal (the terminal view, checked: under 100 KB, no compiler output, every final
+   * line on the last screen) instead of with --plain (checked: heartbeat lines during the long compile).
+   */
+  terminal?: boolean;
 }
 
 export const sources = process.env.WSGI_HTTPD_REAL_SOURCES;
@@ -71,24 +77,59 @@ export function registerRealStack(set: RealSet): { real: TestFn['serial'] | Test
 
   const name = (title: string) => `${set.label}: ${title}`;
 
-  real(name('build of the real stack from upstream tarballs, found by sha256 in --sources, offline'), async (t) => {
-    const started = Date.now();
-    const result = await runCli(['build', '--prefix', world.prefix, '--python', python, ...world.buildArgs, '--plain'], {
-      env: world.env(),
-      timeoutMs: 40 * 60_000,
-    });
-    console.log(
-      result.stdout
-        .split('\n')
-        .filter((l) => !/^\s*$/.test(l))
-        .slice(-25)
-        .join('\n'),
-    );
-    t.log(`wall time of the whole build command: ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    t.is(result.code, 0, result.stderr);
-    const expectedPython = execFileSync(python, ['-c', 'import sys; print(sys.version.split()[0])']).toString().trim();
-    t.regex(result.stdout, new RegExp(`Verified: GET http://127\\.0\\.0\\.1:\\d+/ -> 200 .*Python ${expectedPython.replaceAll('.', '\\.')}`));
-  });
+  real(
+    name(`build of the real stack from upstream tarballs, found by sha256 in --sources, offline, ${set.terminal ? 'on a terminal' : 'plain'}`),
+    async (t) => {
+      const started = Date.now();
+      const args = ['build', '--prefix', world.prefix, '--python', python, ...world.buildArgs];
+      const expectedPython = execFileSync(python, ['-c', 'import sys; print(sys.version.split()[0])']).toString().trim();
+      const verified = new RegExp(`Verified: GET http://127\\.0\\.0\\.1:\\d+/ -> 200 .*Python ${expectedPython.replaceAll('.', '\\.')}`);
+      if (set.terminal) {
+        const ttyMissing = ttyUnavailable();
+        if (ttyMissing) return t.fail(`the terminal build needs a pty: ${ttyMissing}`);
+        const result = await runCliInTty(args, { env: world.env(), timeoutMs: 40 * 60_000 });
+        t.log(`wall time of the whole build command: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+        const screen = result.screen.screen(40);
+        // Kept with WSGI_HTTPD_KEEP_E2E=1: the bytes as written, to replay with `cat` in a terminal of 120 columns.
+        await writeFile(join(world.work, 'tty-output.bin'), result.output);
+        t.log(`${result.output.length} bytes written to the terminal; the last screen:\n${screen.join('\n')}`);
+        t.is(result.code, 0, screen.join('\n'));
+        t.true(result.output.length < 100_000, `${result.output.length} bytes`);
+        t.false(/checking for |libtool: compile|gcc -/.test(result.output.toString('utf8')), 'compiler output stays in the log');
+        const lock = JSON.parse(await readFile(join(world.prefix, 'wsgi-toolchain.lock.json'), 'utf8')) as {
+          components: { name: string; version: string }[];
+        };
+        for (const c of lock.components) {
+          const line = new RegExp(`^✔ ${c.name} ${c.version.replaceAll('.', '\\.')}: built in [\\d.]+ s, layer [0-9a-f]{12} stored$`);
+          t.true(
+            screen.some((l) => line.test(l)),
+            `${c.name} ${c.version}`,
+          );
+        }
+        t.true(
+          screen.some((l) => /^✔ Verify: httpd with mod_wsgi serves a WSGI app on 127\.0\.0\.1: http:\/\/127\.0\.0\.1:\d+\/ answered 200/.test(l)),
+        );
+        t.true(screen.some((l) => /^✔ Activate: done$/.test(l)));
+        t.regex(result.screen.text().join('\n'), verified);
+        return;
+      }
+      const result = await runCli([...args, '--plain'], { env: world.env(), timeoutMs: 40 * 60_000 });
+      console.log(
+        result.stdout
+          .split('\n')
+          .filter((l) => !/^\s*$/.test(l))
+          .slice(-25)
+          .join('\n'),
+      );
+      t.log(`wall time of the whole build command: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      t.is(result.code, 0, result.stderr);
+      t.regex(result.stdout, verified);
+      // httpd compiles for a minute or more: the plain log says it is still at it at least every 30 s.
+      const heartbeats = result.stdout.split('\n').filter((l) => /^\[[\d:]+\] still working: httpd [\d.]+: compile, /.test(l));
+      t.log(`heartbeat lines about the httpd compile:\n${heartbeats.join('\n')}`);
+      t.true(heartbeats.length > 0, 'a heartbeat during the httpd compile');
+    },
+  );
 
   real(name('httpd -V names the APR, APR-util and PCRE2 it was built with, without LD_LIBRARY_PATH'), (t) => {
     const out = execFileSync(join(world.prefix, 'httpd', 'bin', 'httpd'), ['-V'], { env: { PATH: process.env.PATH } }).toString();

@@ -11,14 +11,13 @@ import { createReadStream, readdirSync, readFileSync, readlinkSync, realpathSync
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { layOutDropIn, uninstallDropIn } from '../../src/install/dropin.js';
 import type { Lock, LockedComponent } from '../../src/resolve/lock.js';
 import { readPythonInfo } from '../../src/python/detect.js';
 import { freePort } from '../../src/verify/verify.js';
-import { repoRoot, runCli } from '../helpers/cli.js';
+import { repoRoot, runCli, tsxImport } from '../helpers/cli.js';
 
 export interface SeedContext {
   prefix: string;
@@ -29,7 +28,6 @@ export interface SeedContext {
   /** Environment for those builds (the test's store). */
   env: NodeJS.ProcessEnv;
 }
-const tsxLoader = createRequire(import.meta.url).resolve('tsx');
 const cliSource = join(repoRoot, 'src', 'cli', 'main.ts');
 const isRoot = process.getuid?.() === 0;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -83,7 +81,7 @@ interface Served {
 
 /** Runs `wsgi-toolchain ...args` from source. */
 function cli(s: State, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Served {
-  const child = spawn(process.execPath, [`--import=${tsxLoader}`, cliSource, ...args], {
+  const child = spawn(process.execPath, [tsxImport, cliSource, ...args], {
     cwd: options.cwd ?? s.work,
     env: { ...process.env, CI: '1', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

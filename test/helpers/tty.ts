@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { repoRoot } from './cli.js';
+import { repoRoot, tsxImport } from './cli.js';
 import { Screen } from './screen.js';
 
 /** Why TTY tests cannot run here, or undefined when they can. */
@@ -34,7 +34,7 @@ export function runCliInTty(
   options: { env?: NodeJS.ProcessEnv; columns?: number; timeoutMs?: number; interruptWhen?: (output: string) => boolean } = {},
 ): Promise<TtyResult> {
   const columns = options.columns ?? 120;
-  const command = [process.execPath, '--import=tsx', join(repoRoot, 'src', 'cli', 'main.ts'), ...args].map(quote).join(' ');
+  const command = [process.execPath, tsxImport, join(repoRoot, 'src', 'cli', 'main.ts'), ...args].map(quote).join(' ');
   const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm-256color', COLUMNS: String(columns), ...options.env };
   // CI=true makes the CLI print plain lines even on a terminal: this is about the terminal view.
   delete env.CI;

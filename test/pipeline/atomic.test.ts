@@ -10,7 +10,7 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, readlink, realpath, rm, write
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { repoRoot, runCli } from '../helpers/cli.js';
+import { repoRoot, runCli, tsxImport } from '../helpers/cli.js';
 import { makeFixtureSet, type FixtureSet, type SlowStep } from '../helpers/fixtures.js';
 import { startLoopbackServer, type Handler, type LoopbackServer } from '../helpers/loopback-server.js';
 import { snapshotTree } from '../helpers/tree.js';
@@ -79,7 +79,7 @@ interface Running {
 
 /** The CLI as a user starts it, with its pid at hand (killed after timeoutMs so a hang cannot block the suite). */
 function startCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000): Running {
-  const child = spawn(process.execPath, ['--import=tsx', join(repoRoot, 'src', 'cli', 'main.ts'), ...args], {
+  const child = spawn(process.execPath, [tsxImport, join(repoRoot, 'src', 'cli', 'main.ts'), ...args], {
     cwd: repoRoot,
     env: { ...process.env, CI: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { access, chmod, copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from '../helpers/cli.js';
+import { repoRoot, tsxImport } from '../helpers/cli.js';
 import { fixtureVersions, makeFixtureSet, type FixtureSet } from '../helpers/fixtures.js';
 
 let work: string;
@@ -48,7 +48,7 @@ function runNode(args: string[], env: Record<string, string>, cwd = repoRoot): P
   });
 }
 
-const postinstall = (env: Record<string, string>) => runNode(['--import=tsx', join(repoRoot, 'scripts', 'postinstall.ts')], env);
+const postinstall = (env: Record<string, string>) => runNode([tsxImport, join(repoRoot, 'scripts', 'postinstall.ts')], env);
 const launcher = join(repoRoot, 'scripts', 'postinstall.mjs');
 const fixtureEnv = (name: string): Record<string, string> => ({
   WSGI_HTTPD_PREFIX: join(work, name),

@@ -37,7 +37,7 @@ import {
   sha256Digest,
   sha256DigestOfFile,
 } from '../../src/registry/index.js';
-import { repoRoot } from '../helpers/cli.js';
+import { repoRoot, tsxImport } from '../helpers/cli.js';
 import {
   blobDataFile,
   freePort,
@@ -570,7 +570,7 @@ registryTest('NODE_EXTRA_CA_CERTS: a process started with it trusts the registry
   const noProxy = Object.fromEntries(['HTTPS_PROXY', 'HTTP_PROXY', 'ALL_PROXY', 'https_proxy', 'http_proxy', 'all_proxy'].map((name) => [name, '']));
   const childEnv = { ...parentEnv, ...credentialEnv(), ...noProxy };
   const ping = (env: NodeJS.ProcessEnv) => {
-    const result = spawnSync(process.execPath, ['--import=tsx', script, `${secure.host}/layers/child`], {
+    const result = spawnSync(process.execPath, [tsxImport, script, `${secure.host}/layers/child`], {
       cwd: repoRoot,
       env,
       encoding: 'utf8',

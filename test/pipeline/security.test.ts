@@ -15,7 +15,7 @@ import { chmod, copyFile, mkdir, readdir, readFile, readlink, realpath, rename, 
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { repoRoot, runCli } from '../helpers/cli.js';
+import { repoRoot, runCli, tsxImport } from '../helpers/cli.js';
 import { closeFixtureWorld, type FixtureWorld, openFixtureWorld } from '../helpers/fixture-world.js';
 import { type FixtureSet, makeFixtureSet } from '../helpers/fixtures.js';
 import { privateMountsUnavailable, runWithTmpfs } from '../helpers/private-mount.js';
@@ -327,7 +327,7 @@ withPrivateMount('14.1 a prefix lock that cannot be written (no space left) is e
       `"$@"; echo "exit=$?"; find ${mnt} -mindepth 1`,
       'sh',
       process.execPath,
-      '--import=tsx',
+      tsxImport,
       cliMain,
       'build',
       '--prefix',
@@ -357,7 +357,7 @@ withPrivateMount('14.1 a prefix lock on a file system gone read-only is exit 9 n
   await mkdir(mnt);
   const prefix = join(mnt, 'prefix');
   const listing = `find ${mnt} -printf '%p %y %s\\n' | sort`;
-  const cli = (...args: string[]) => [process.execPath, '--import=tsx', cliMain, ...args].map((a) => `'${a}'`).join(' ');
+  const cli = (...args: string[]) => [process.execPath, tsxImport, cliMain, ...args].map((a) => `'${a}'`).join(' ');
   const script = [
     `${cli('build', '--prefix', prefix, ...common(), '--no-python-package')} > /dev/null || exit 99`,
     `mount -o remount,ro ${mnt}`,
@@ -497,7 +497,7 @@ test.serial(
     const cache = join(dir, 'cache'); // its own store: the build compiles, and its slow apr configure is a window
     const child = spawn(
       process.execPath,
-      ['--import=tsx', cliMain, 'build', '--prefix', venv, ...common(slowApr), '--sources', slowApr.sourcesDir, '--python', python],
+      [tsxImport, cliMain, 'build', '--prefix', venv, ...common(slowApr), '--sources', slowApr.sourcesDir, '--python', python],
       { cwd: repoRoot, env: { ...process.env, CI: '1', WSGI_HTTPD_CACHE_DIR: cache }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';
@@ -568,7 +568,7 @@ withPrivateMount(
     await mkdir(mnt);
     const buildDir = join(work, 'small-store-build');
     const requests = world!.server.requests.length;
-    const cli = (...args: string[]) => [process.execPath, '--import=tsx', cliMain, ...args].map((a) => `'${a}'`).join(' ');
+    const cli = (...args: string[]) => [process.execPath, tsxImport, cliMain, ...args].map((a) => `'${a}'`).join(' ');
     const prefix = join(work, 'small-store-prefix');
     const script = [
       `${cli('build', '--prefix', prefix, ...common(), '--dry-run')}; echo "dry=$?"`,
@@ -600,9 +600,7 @@ withPrivateMount('14.7 no space left while the stack is assembled: exit 9 naming
   const warm = await build(join(work, 'assemble-warm')); // the layers are in the store: the build only assembles
   t.is(warm.code, 0, warm.stderr);
   const listing = `find ${mnt} -printf '%p %y %s\\n' | sort`;
-  const cli = [process.execPath, '--import=tsx', cliMain, 'build', '--prefix', prefix, ...common(), '--no-python-package']
-    .map((a) => `'${a}'`)
-    .join(' ');
+  const cli = [process.execPath, tsxImport, cliMain, 'build', '--prefix', prefix, ...common(), '--no-python-package'].map((a) => `'${a}'`).join(' ');
   // doctor wants 1 GiB free under the prefix, so the disk fills by files, not bytes: room for the prefix, a file of
   // the user's, .wsgi-httpd with its lock and stacks/, and a few files of the stack, not all of them.
   const script = [`echo mine > ${prefix}/README`, `echo BEFORE; ${listing}`, `${cli} > /dev/null; echo "exit=$?"`, `echo AFTER; ${listing}`].join(

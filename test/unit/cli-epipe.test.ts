@@ -6,7 +6,7 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { repoRoot } from '../helpers/cli.js';
+import { repoRoot, tsxImport } from '../helpers/cli.js';
 
 const cli = join(repoRoot, 'src', 'cli', 'main.ts');
 
@@ -26,7 +26,7 @@ function finished(child: ReturnType<typeof spawn>): Promise<{ code: number | nul
 }
 
 test.serial('list into a pipe whose reader has closed: no stack trace, nothing on stderr, exit 0', async (t) => {
-  const child = spawn(process.execPath, ['--import=tsx', cli, 'list'], {
+  const child = spawn(process.execPath, [tsxImport, cli, 'list'], {
     cwd: repoRoot,
     env: { ...process.env, CI: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -19,6 +19,7 @@ import { readPythonInfo } from '../../../src/python/detect.js';
 import { privateMountsUnavailable, runWithTmpfs } from '../../helpers/private-mount.js';
 import { requiring } from '../../helpers/requires.js';
 import type { PythonInfo } from '../../../src/python/types.js';
+import { tsxImport } from '../../helpers/cli.js';
 
 const systemPython = '/usr/bin/python3';
 
@@ -199,7 +200,7 @@ requiring(privateMountsUnavailable())('a real noexec mount is detected (a tmpfs 
   const mountPoint = await mkdtemp(path.join(tmp, 'noexec-'));
   const run = await runWithTmpfs(mountPoint, { size: '4m', noexec: true }, [
     process.execPath,
-    '--import=tsx',
+    tsxImport,
     path.join(import.meta.dirname, 'exec-probe-runner.ts'),
     path.join(mountPoint, 'build'),
   ]);

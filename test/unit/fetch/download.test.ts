@@ -7,6 +7,7 @@ import { startLoopbackServer, type Handler } from '../../helpers/loopback-server
 import { privateMountsUnavailable, runWithTmpfs } from '../../helpers/private-mount.js';
 import { requiring } from '../../helpers/requires.js';
 import { fast, filesUnder, makeFixture } from './fixtures.js';
+import { tsxImport } from '../../helpers/cli.js';
 
 const path = '/pkg/pkg-1.0.tar.gz';
 
@@ -331,7 +332,7 @@ requiring(privateMountsUnavailable()).serial(
     const dest = join(mnt, 'downloads', fx.file);
     const run = await runWithTmpfs(mnt, { size: '256k' }, [
       process.execPath,
-      '--import=tsx',
+      tsxImport,
       join(import.meta.dirname, 'fs-fault-runner.ts'),
       `${server.url}${path}`,
       fx.sha256,

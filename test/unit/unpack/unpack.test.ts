@@ -21,6 +21,7 @@ import { DecompressionLimitError, ExitCode, UnpackError } from '../../../src/err
 import { unpackArchive, detectCompression, unpackLimits } from '../../../src/unpack/unpack.js';
 import { privateMountsUnavailable, runWithTmpfs } from '../../helpers/private-mount.js';
 import { requiring } from '../../helpers/requires.js';
+import { tsxImport } from '../../helpers/cli.js';
 
 function workdir(t: { teardown(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'wsgi-unpack-test-'));
@@ -539,7 +540,7 @@ async function unpackOnTmpfs(
   mkdirSync(mnt);
   const run = await runWithTmpfs(mnt, { ...mount, mkdirs: (mount.mkdirs ?? []).map((d) => join(mnt, d)) }, [
     process.execPath,
-    '--import=tsx',
+    tsxImport,
     faultRunner,
     archive,
     dest(mnt),
