@@ -30,7 +30,14 @@ const warn = (ctx: BuildContext, text: string) => {
 export async function pullLayers(ctx: BuildContext, missing: PlannedComponent[]): Promise<Map<string, StoredLayer>> {
   const pulled = new Map<string, StoredLayer>();
   const refs = ctx.options.cacheFrom ?? [];
-  if (ctx.options.offline || refs.length === 0 || missing.length === 0) return pulled;
+  if (refs.length === 0 || missing.length === 0) return pulled;
+  if (ctx.options.offline) {
+    ctx.events.send({
+      type: 'note',
+      text: `--offline: ${refs.join(', ')} not asked for the ${missing.length} missing layer(s); they are built here`,
+    });
+    return pulled;
+  }
   for (const ref of refs) {
     const wanted = missing.filter((c) => !pulled.has(c.name));
     if (wanted.length === 0) break;
@@ -81,7 +88,11 @@ export async function pushAfterBuild(
   python: Parameters<typeof pushStack>[2]['python'],
 ): Promise<StackPush | undefined> {
   const ref = ctx.options.cacheTo;
-  if (!ref || ctx.options.offline) return undefined;
+  if (!ref) return undefined;
+  if (ctx.options.offline) {
+    ctx.events.send({ type: 'note', text: `--offline: nothing pushed to ${ref}` });
+    return undefined;
+  }
   const parsed = parseReference(ref);
   try {
     const pushed = await pushStack(client(ctx, ref), ctx.store, { key: ctx.plan.key, lock: ctx.plan.lock, layers, python }, parsed.tag ?? 'latest');

@@ -170,7 +170,18 @@ const registryMissing = missingRegistryTools();
       execFileSync(python, ['-m', 'venv', '--without-pip', venv]);
       const started = Date.now();
       const result = await runCli(
-        ['build', '--prefix', venv, '--python', join(venv, 'bin', 'python'), ...world.buildArgs, '--cache-from', ref, '--plain'],
+        // Not --offline (that never asks a registry): the sources stay at hand for what the registry lacks.
+        [
+          'build',
+          '--prefix',
+          venv,
+          '--python',
+          join(venv, 'bin', 'python'),
+          ...world.buildArgs.filter((a) => a !== '--offline'),
+          '--cache-from',
+          ref,
+          '--plain',
+        ],
         {
           env: { ...world.env(), WSGI_HTTPD_CACHE_DIR: join(world.work, 'empty-store-registry') },
         },

@@ -319,9 +319,11 @@ export function registerSeedWorkflowTests(ava: TestFn, getContext: () => SeedCon
     const served = cli(s, ['serve', '--prefix', s.servePrefix, app, '--port', String(port), '--startup-timeout', '30'], { env: { TMPDIR: tmp } });
     const r = await waitFor(`http://127.0.0.1:${port}/`, served);
     t.regex(r.body, /^private root/);
-    const deadline = Date.now() + 10_000;
-    while (!served.out().includes(`http://127.0.0.1:${port}/`) && Date.now() < deadline) await sleep(100);
-    t.regex(served.out(), new RegExp(`^http://127\\.0\\.0\\.1:${port}/$`, 'm'), 'the URL on a line of its own');
+    // Its own line, not the "Server URL : ..." of express's banner, which comes first.
+    const urlLine = new RegExp(`^http://127\\.0\\.0\\.1:${port}/$`, 'm');
+    const deadline = Date.now() + 30_000;
+    while (!urlLine.test(served.out()) && Date.now() < deadline) await sleep(100);
+    t.regex(served.out(), urlLine, 'the URL on a line of its own');
     const roots = (await readdir(tmp)).filter((n) => n.startsWith('wsgi-serve-'));
     t.is(roots.length, 1, 'one private server root');
     const mode = (await stat(join(tmp, roots[0]!))).mode & 0o777;

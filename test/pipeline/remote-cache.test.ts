@@ -232,6 +232,7 @@ registryTest('--offline never asks a --cache-from registry', async (t) => {
   ]);
   t.is(result.code, 0, result.stderr + result.stdout);
   t.deepEqual(warnings(result), []);
+  t.regex(result.stdout, /--offline: 127\.0\.0\.1:\d+\/stacks:ci not asked for the 5 missing layer\(s\); they are built here/, 'said, not silent');
   t.deepEqual(compiled(result.stdout), ['pcre2', 'apr', 'apr-util', 'httpd', 'mod_wsgi']);
 });
 
