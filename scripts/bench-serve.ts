@@ -10,7 +10,8 @@ import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, unprivilegedAccount } from '../src/verify/verify.js';
+import { unprivilegedAccount } from '../src/util/accounts.js';
+import { freePort } from '../src/util/port.js';
 
 const prefixArg = process.argv.indexOf('--prefix');
 const prefix = prefixArg > 0 ? process.argv[prefixArg + 1] : process.env.WSGI_HTTPD_BENCH_PREFIX;

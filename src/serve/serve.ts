@@ -4,8 +4,7 @@
  * virtualenv and the Python home; the locale must exist; the port must be free. Ctrl-C / SIGTERM stop httpd and every
  * process it started before we exit.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -13,8 +12,9 @@ import { PrerequisiteError, ToolchainError, UsageError, ExitCode } from '../erro
 import { pythonEnv } from '../python-package/install.js';
 import { parseLauncher } from '../python-package/launcher.js';
 import { pythonProgram } from '../util/package-root.js';
-import { capture } from '../util/run.js';
-import { blockingDirectory, unprivilegedAccount } from '../verify/verify.js';
+import { type Account, blockingDirectory, lookupAccount } from '../util/accounts.js';
+import { processGroupMembers } from '../util/process.js';
+import { capture, run } from '../util/run.js';
 import { serverUrl, waitUntilAnswering } from './ready.js';
 import { makeServerRoot, type ServerRoot } from './server-root.js';
 
@@ -171,43 +171,6 @@ function checkPort(host: string, port: number): Promise<void> {
   });
 }
 
-interface Account {
-  user: string;
-  group: string;
-  uid: number;
-  gid: number;
-}
-
-function lookupAccount(user: string | undefined, group: string | undefined): Account {
-  if (!user && !group) return unprivilegedAccount();
-  const passwd = readRows('/etc/passwd');
-  const groups = readRows('/etc/group');
-  const byName = (rows: string[][], name: string) => rows.find((r) => r[0] === name || (name.startsWith('#') && r[2] === name.slice(1)));
-  let u: { name: string; uid: number; gid: number };
-  if (user) {
-    const row = byName(passwd, user);
-    if (!row) throw new UsageError(`--user ${user} does not exist`, 'pass an existing unprivileged user (e.g. www-data)');
-    u = { name: row[0]!, uid: Number(row[2]), gid: Number(row[3]) };
-  } else {
-    const d = unprivilegedAccount();
-    u = { name: d.user, uid: d.uid, gid: d.gid };
-  }
-  const g = group ? byName(groups, group) : groups.find((r) => Number(r[2]) === u.gid);
-  if (group && !g) throw new UsageError(`--group ${group} does not exist`, 'pass an existing group (e.g. www-data)');
-  return { user: u.name, uid: u.uid, group: g ? g[0]! : `#${u.gid}`, gid: g ? Number(g[2]) : u.gid };
-}
-
-function readRows(path: string): string[][] {
-  try {
-    return readFileSync(path, 'utf8')
-      .split('\n')
-      .filter((l) => l && !l.startsWith('#'))
-      .map((l) => l.split(':'));
-  } catch {
-    return [];
-  }
-}
-
 /** Runs the Python as the server account and has it read everything the daemon will need. */
 export async function checkAccess(
   express: ExpressCommand,
@@ -218,34 +181,14 @@ export async function checkAccess(
   const who = `${account.user}:${account.group}`;
   const fix = (path: string) =>
     `the server runs as ${who}: make ${path} readable by it (e.g. chmod o+rx on each directory down to it), move the app/virtualenv under /srv or /opt, or pass --user/--group of an account that can read it (after TARGET)`;
-  const result = await new Promise<{ code: number | null; stdout: string; stderr: string; error?: NodeJS.ErrnoException }>((done) => {
-    let stdout = '';
-    let stderr = '';
-    let child: ChildProcess;
-    try {
-      child = spawn(express.python, [pythonProgram('check-access.py'), JSON.stringify(paths), 'mod_wsgi-express'], {
-        cwd: '/',
-        env: pythonEnv(env, { HOME: '/', ...(express.pythonPath ? { PYTHONPATH: express.pythonPath } : {}) }),
-        stdio: ['ignore', 'pipe', 'pipe'],
-        uid: account.uid,
-        gid: account.gid,
-      });
-    } catch (error) {
-      return done({ code: null, stdout, stderr, error: error as NodeJS.ErrnoException });
-    }
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      done({ code: null, stdout, stderr, error });
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
-  });
-  if (result.error) {
+  const result = await run([express.python, pythonProgram('check-access.py'), JSON.stringify(paths), 'mod_wsgi-express'], {
+    cwd: '/',
+    env: pythonEnv(env, { HOME: '/', ...(express.pythonPath ? { PYTHONPATH: express.pythonPath } : {}) }),
+    uid: account.uid,
+    gid: account.gid,
+    timeoutMs: 30_000,
+  }).catch((error: NodeJS.ErrnoException) => ({ error, code: null, stdout: '', stderr: '' }));
+  if ('error' in result) {
     const blocked = blockingDirectory(express.python, account);
     const path = blocked ?? express.python;
     throw new PrerequisiteError(
@@ -278,29 +221,6 @@ export async function checkAccess(
       fix(blocked ?? what),
     );
   }
-}
-
-/** pids whose process group is `pgid` (Linux /proc; [] elsewhere), skipping zombies. */
-export function processGroupMembers(pgid: number): number[] {
-  const found: number[] = [];
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return [];
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (fields[0] === 'Z' || fields[0] === 'X') continue;
-      if (Number(fields[2]) === pgid) found.push(Number(entry));
-    } catch {
-      /* gone */
-    }
-  }
-  return found;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -20,7 +20,7 @@ import { chmod, chown, lstat, mkdir, mkdtemp, realpath, rm, stat } from 'node:fs
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fromSystemError, PrerequisiteError, UsageError } from '../errors.js';
-import { blockingDirectory } from '../verify/verify.js';
+import { blockingDirectory } from '../util/accounts.js';
 
 /** mod_wsgi's daemon sockets are `<server root>/wsgi.<pid>.<generation>.<n>.sock`; sun_path holds 107 bytes. */
 const maxSocketPrefix = 80;

@@ -12,6 +12,11 @@ export interface RunOptions {
   input?: string;
   /** Open file descriptors handed to the child as fd 3, 4, ... (a make jobserver's pipe ends). */
   extraFds?: number[];
+  /** Run as this user and group (we are root). */
+  uid?: number;
+  gid?: number;
+  /** Kill the child's whole process group after this long (it then closes with signal SIGKILL). */
+  timeoutMs?: number;
 }
 
 export interface RunResult {
@@ -34,7 +39,10 @@ export function run(argv: readonly string[], options: RunOptions = {}): Promise<
       env: options.env ?? process.env,
       stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...(options.extraFds ?? [])],
       detached: true,
+      ...(options.uid === undefined ? {} : { uid: options.uid }),
+      ...(options.gid === undefined ? {} : { gid: options.gid }),
     });
+    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => killGroup(child.pid, 'SIGKILL'), options.timeoutMs);
     let stdout = '';
     let stderr = '';
     let partial = '';
@@ -57,11 +65,13 @@ export function run(argv: readonly string[], options: RunOptions = {}): Promise<
     options.signal?.addEventListener('abort', kill, { once: true });
     activeChildren.add(child.pid!);
     child.on('error', (error) => {
+      clearTimeout(timer);
       activeChildren.delete(child.pid!);
       options.signal?.removeEventListener('abort', kill);
       reject(error);
     });
     child.on('close', (code, signal) => {
+      clearTimeout(timer);
       activeChildren.delete(child.pid!);
       options.signal?.removeEventListener('abort', kill);
       if (partial && options.onLine) options.onLine(partial);

@@ -1,12 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, closeSync, constants, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, statSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { VerifyError } from '../errors.js';
-import { activeChildren } from '../util/run.js';
+import { type Account, blockingDirectory, unprivilegedAccount } from '../util/accounts.js';
+import { freePort } from '../util/port.js';
+import { processesMentioning, signalQuietly } from '../util/process.js';
+import { activeChildren, run } from '../util/run.js';
 import { builtInMpm, mpmNames, probeHttpd, type ApacheLayout } from './apache-layout.js';
 
 export interface VerifyOptions {
@@ -95,101 +97,6 @@ const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
 function q(value: string): string {
   if (/[\n\r\0]/.test(value)) throw new VerifyError(`path contains a newline or NUL: ${JSON.stringify(value)}`, 'use a plain path');
   return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
-}
-
-/** pids (not ours) whose command line mentions `text`, skipping zombies. Linux /proc only; [] elsewhere. */
-export function processesMentioning(text: string): number[] {
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return [];
-  }
-  const found: number[] = [];
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    const pid = Number(entry);
-    if (pid === process.pid) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (!cmdline.includes(text)) continue;
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-      if (state === 'Z' || state === 'X') continue;
-      found.push(pid);
-    } catch {
-      /* gone or unreadable */
-    }
-  }
-  return found;
-}
-
-/** A port on 127.0.0.1 that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => (port ? done(port) : fail(new Error('could not get a free port'))));
-    });
-  });
-}
-
-interface Account {
-  user: string;
-  group: string;
-  uid: number;
-  gid: number;
-}
-
-function readDb(path: string): string[][] {
-  try {
-    return readFileSync(path, 'utf8')
-      .split('\n')
-      .filter((line) => line && !line.startsWith('#'))
-      .map((line) => line.split(':'));
-  } catch {
-    return [];
-  }
-}
-
-/** The unprivileged account httpd children and the mod_wsgi daemon use when we run as root. */
-export function unprivilegedAccount(wanted?: { user: string; group: string }): Account {
-  const passwd = readDb('/etc/passwd');
-  const groups = readDb('/etc/group');
-  const userNames = wanted ? [wanted.user] : ['www-data', 'daemon', 'nobody'];
-  const user = userNames.map((name) => passwd.find((row) => row[0] === name)).find((row) => row !== undefined);
-  if (!user) {
-    throw new VerifyError(
-      `none of the users ${userNames.join(', ')} exists, and httpd must not run its children as root`,
-      'create an unprivileged user (e.g. useradd --system www-data) or pass another one to run as',
-    );
-  }
-  const groupNames = wanted ? [wanted.group] : [groups.find((row) => row[2] === user[3])?.[0] ?? '', 'www-data', 'daemon', 'nogroup', 'nobody'];
-  const group = groupNames.map((name) => groups.find((row) => row[0] === name)).find((row) => row !== undefined);
-  if (!group) {
-    throw new VerifyError(
-      `none of the groups ${groupNames.filter(Boolean).join(', ')} exists`,
-      'create an unprivileged group or pass another one to run as',
-    );
-  }
-  return { user: user[0]!, uid: Number(user[2]), group: group[0]!, gid: Number(group[2]) };
-}
-
-/** The first directory on the way to `path` that `account` may not search (by mode bits), if any. */
-export function blockingDirectory(path: string, account: { uid: number; gid: number }): string | undefined {
-  const parts = resolve(path).split('/').filter(Boolean);
-  for (let i = 0; i < parts.length; i++) {
-    const dir = `/${parts.slice(0, i).join('/')}`;
-    const stat = statSync(dir, { throwIfNoEntry: false });
-    if (!stat) return undefined;
-    const bit = stat.uid === account.uid ? 0o100 : stat.gid === account.gid ? 0o010 : 0o001;
-    if ((stat.mode & bit) === 0) return dir;
-  }
-  return undefined;
 }
 
 /** Reads the last `count` non-empty lines of a file ([] when missing). */
@@ -318,40 +225,13 @@ async function probePython(executable: string, appPath: string, account: Account
             'A Python under /root (e.g. pyenv) is not: use one installed under /usr, /usr/local or /opt (or make its directories world-readable)'
         : 'check that the interpreter exists and runs',
     );
-  const result = await new Promise<{ code: number | null; stdout: string; stderr: string; error?: NodeJS.ErrnoException }>((done) => {
-    let stdout = '';
-    let stderr = '';
-    let child: ChildProcess;
-    try {
-      child = spawn(executable, ['-I', '-c', probeScript, appPath], {
-        cwd: '/',
-        env: { ...serverEnv(), ...(account ? { HOME: '/' } : {}) },
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true,
-        ...(account ? { uid: account.uid, gid: account.gid } : {}),
-      });
-    } catch (error) {
-      return done({ code: null, stdout, stderr, error: error as NodeJS.ErrnoException });
-    }
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }, 20_000);
-    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      done({ code: null, stdout, stderr, error });
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
-  });
-  if (result.error) {
+  const result = await run([executable, '-I', '-c', probeScript, appPath], {
+    cwd: '/',
+    env: { ...serverEnv(), ...(account ? { HOME: '/' } : {}) },
+    ...(account ? { uid: account.uid, gid: account.gid } : {}),
+    timeoutMs: 20_000,
+  }).catch((error: NodeJS.ErrnoException) => ({ error, code: null, stdout: '', stderr: '' }));
+  if ('error' in result) {
     if (result.error.code === 'ENOENT') {
       throw new VerifyError(`Python ${executable} does not exist`, 'pass the interpreter mod_wsgi was built for (--python)');
     }
@@ -423,14 +303,6 @@ function startHttpd(httpd: string, conf: string, dir: string, stderrPath: string
   return server;
 }
 
-function killQuietly(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    /* already gone */
-  }
-}
-
 /**
  * SIGTERM to the httpd parent (it stops its children and the mod_wsgi daemon), bounded wait, then SIGKILL for the
  * whole process group and for anything else still running with our config. Returns pids that would not die.
@@ -438,22 +310,22 @@ function killQuietly(pid: number, signal: NodeJS.Signals): void {
 async function stopHttpd(server: Server, conf: string, log: (line: string) => void): Promise<number[]> {
   if (server.pid) {
     if (!server.exited) {
-      killQuietly(server.pid, 'SIGTERM');
+      signalQuietly(server.pid, 'SIGTERM');
       const stopped = await Promise.race([server.exit.then(() => true), sleep(stopGraceMs).then(() => false)]);
       if (!stopped) {
         log(`httpd (pid ${server.pid}) ignored SIGTERM for ${stopGraceMs} ms; killing its process group`);
-        killQuietly(-server.pid, 'SIGKILL');
+        signalQuietly(-server.pid, 'SIGKILL');
         await Promise.race([server.exit, sleep(killWaitMs)]);
       }
     }
     // Anything left in the group (a daemon process that outlived its parent) goes too.
-    killQuietly(-server.pid, 'SIGKILL');
+    signalQuietly(-server.pid, 'SIGKILL');
     activeChildren.delete(server.pid);
   }
   const deadline = Date.now() + killWaitMs;
   let survivors = processesMentioning(conf);
   while (survivors.length > 0 && Date.now() < deadline) {
-    for (const pid of survivors) killQuietly(pid, 'SIGKILL');
+    for (const pid of survivors) signalQuietly(pid, 'SIGKILL');
     await sleep(100);
     survivors = processesMentioning(conf);
   }

@@ -9,7 +9,7 @@ import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { locate } from '../../src/index.js';
-import { freePort } from '../../src/verify/verify.js';
+import { freePort } from '../../src/util/port.js';
 import { repoRoot, runCli, tsxImport } from '../helpers/cli.js';
 import { snapshotTree } from '../helpers/tree.js';
 import { processesUnder } from '../helpers/processes.js';

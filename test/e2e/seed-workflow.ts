@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { layOutDropIn, uninstallDropIn } from '../../src/install/dropin.js';
 import type { Lock, LockedComponent } from '../../src/resolve/lock.js';
 import { readPythonInfo } from '../../src/python/detect.js';
-import { freePort } from '../../src/verify/verify.js';
+import { freePort } from '../../src/util/port.js';
 import { repoRoot, runCli, tsxImport } from '../helpers/cli.js';
 
 export interface SeedContext {

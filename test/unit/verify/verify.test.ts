@@ -6,7 +6,8 @@ import { dirname, join } from 'node:path';
 import { VerifyError } from '../../../src/errors.js';
 import { capture } from '../../../src/util/run.js';
 import { layoutFromApxs, layoutFromRoot, type ApacheLayout } from '../../../src/verify/apache-layout.js';
-import { parseAppBody, processesMentioning, renderConfig, ServerVerifyError, versionMatches, verifyServer } from '../../../src/verify/verify.js';
+import { processesMentioning } from '../../../src/util/process.js';
+import { parseAppBody, renderConfig, ServerVerifyError, versionMatches, verifyServer } from '../../../src/verify/verify.js';
 import { requiring } from '../../helpers/requires.js';
 
 const apxs = '/usr/bin/apxs';
