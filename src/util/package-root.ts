@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -12,4 +13,12 @@ export const packageRoot = (() => {
 /** A Python program shipped with the package (src/python/programs/NAME), run with the user's interpreter. */
 export function pythonProgram(name: string): string {
   return join(packageRoot, 'src', 'python', 'programs', name);
+}
+
+/**
+ * `-c SOURCE` for a shipped program: run from its text, so an interpreter run as another account (the server's)
+ * needs no access to the package's own directory, and the program's directory never lands on sys.path.
+ */
+export function pythonProgramArgs(name: string): string[] {
+  return ['-c', readFileSync(pythonProgram(name), 'utf8')];
 }

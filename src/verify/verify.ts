@@ -8,6 +8,7 @@ import { VerifyError } from '../errors.js';
 import { type Account, blockingDirectory, unprivilegedAccount } from '../util/accounts.js';
 import { freePort } from '../util/port.js';
 import { processesMentioning, signalQuietly } from '../util/process.js';
+import { pythonProgram, pythonProgramArgs } from '../util/package-root.js';
 import { activeChildren, run } from '../util/run.js';
 import { builtInMpm, mpmNames, probeHttpd, type ApacheLayout } from './apache-layout.js';
 
@@ -66,27 +67,6 @@ const pollIntervalMs = 150;
 const maxPortAttempts = 3;
 /** sun_path is 108 bytes; mod_wsgi appends ".<pid>.<generation>.<id>.sock". */
 const maxSocketPrefix = 80;
-
-export const defaultAppSource = `import os
-import sys
-
-
-def application(environ, start_response):
-    try:
-        import mod_wsgi
-        group = mod_wsgi.process_group
-    except Exception:
-        group = ''
-    body = ('wsgi-toolchain verify\\n'
-            'python-version: %s\\n'
-            'python-executable: %s\\n'
-            'pid: %d\\n'
-            'process-group: %s\\n'
-            'uid: %d\\n' % (sys.version.split()[0], sys.executable, os.getpid(), group, os.getuid())).encode('utf-8')
-    start_response('200 OK', [('Content-Type', 'text/plain; charset=utf-8'),
-                              ('Content-Length', str(len(body)))])
-    return [body]
-`;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Small helpers (exported where tests use them)
@@ -201,16 +181,6 @@ interface PythonProbe {
   purelib: string;
 }
 
-const probeScript = `import json, sys, sysconfig
-try:
-    open(sys.argv[1], 'rb').close()
-    app = ''
-except OSError as e:
-    app = str(e)
-print(json.dumps({'version': sys.version.split()[0], 'venv': sys.prefix != sys.base_prefix,
-                  'purelib': sysconfig.get_path('purelib'), 'app': app}))
-`;
-
 /**
  * Runs the Python (as the server account when we are root) and has it open the app file: proves the daemon will be
  * able to start that interpreter and read the app, before httpd hides the reason in a 503.
@@ -225,7 +195,7 @@ async function probePython(executable: string, appPath: string, account: Account
             'A Python under /root (e.g. pyenv) is not: use one installed under /usr, /usr/local or /opt (or make its directories world-readable)'
         : 'check that the interpreter exists and runs',
     );
-  const result = await run([executable, '-I', '-c', probeScript, appPath], {
+  const result = await run([executable, '-I', ...pythonProgramArgs('probe-app.py'), appPath], {
     cwd: '/',
     env: { ...serverEnv(), ...(account ? { HOME: '/' } : {}) },
     ...(account ? { uid: account.uid, gid: account.gid } : {}),
@@ -501,7 +471,7 @@ export async function verifyServer(opts: VerifyOptions): Promise<VerifyResult> {
       throw new VerifyError(`the temporary directory ${dir} is too long for mod_wsgi's unix sockets`, 'use a shorter --work-dir (e.g. /tmp)');
     }
     const appPath = join(dir, 'app.wsgi');
-    await writeFile(appPath, opts.appSource ?? defaultAppSource, { mode: 0o644 });
+    await writeFile(appPath, opts.appSource ?? (await readFile(pythonProgram('verify-app.py'), 'utf8')), { mode: 0o644 });
     const python = await probePython(opts.python.executable, appPath, account);
     log(`python ${opts.python.executable} reports ${python.version}${python.isVirtualenv ? ' (virtualenv)' : ''}`);
 
