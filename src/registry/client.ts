@@ -1,8 +1,9 @@
 /**
- * RegistryClient: one repository on one OCI registry (distribution spec v1.1). See ./index.ts for the API overview
- * and docs/registry-client.md for the rules (schemes, auth, retries, errors).
+ * RegistryClient: one repository on one OCI registry (distribution spec v1.1). See ./index.ts for the API overview and
+ * for the rules (schemes, auth, retries, errors); the README's "Share builds" for what users see.
  */
 import { mkdir, stat } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname } from 'node:path';
 import { ToolchainError, UsageError } from '../errors.js';
 import { repositoryScope } from './auth.js';
@@ -14,6 +15,9 @@ import { mediaTypes, sha256Digest, sha256DigestOfFile } from './manifest.js';
 import { digestPattern, parseHost, parseReference, tagPattern, validateRepository, type Reference } from './reference.js';
 import { isTransient, RegistrySession } from './session.js';
 import { maxBufferedBody } from './transport.js';
+
+/** Waits before the 2nd, 3rd and 4th PUT of a manifest the registry could not verify for a moment (see putManifest). */
+const manifestRetryDelaysMs = [200, 500, 1_000];
 
 export type { BlobResult } from './blob-download.js';
 export type { PushedBlob } from './blob-upload.js';
@@ -208,17 +212,25 @@ export class RegistryClient {
         throw new UsageError(`manifest pushed as ${reference} has digest ${digest}`, 'push it under its own digest, or under a tag');
       }
       const what = `push of manifest ${this.repository}:${reference}`;
-      const response = await this.#session.buffered({
-        method: 'PUT',
-        url: this.#path(`manifests/${reference}`),
-        headers: { 'content-type': type, 'content-length': String(bytes.length) },
-        body: bytes,
-        scopes: this.#push(),
-        what,
-      });
-      if (response.status !== 201) throw this.#session.statusError(response, what);
-      this.#session.checkDigestHeader(response, digest, what);
-      return digest;
+      for (let attempt = 0; ; attempt++) {
+        const response = await this.#session.buffered({
+          method: 'PUT',
+          url: this.#path(`manifests/${reference}`),
+          headers: { 'content-type': type, 'content-length': String(bytes.length) },
+          body: bytes,
+          scopes: this.#push(),
+          what,
+        });
+        if (response.status === 201) {
+          this.#session.checkDigestHeader(response, digest, what);
+          return digest;
+        }
+        const error = this.#session.statusError(response, what);
+        // DIGEST_INVALID for a manifest whose digest we computed: the registry read a blob link another client was
+        // writing at that moment (Distribution's filesystem driver rewrites link files in place). It passes.
+        if (!(error instanceof RegistryDigestError) || attempt >= manifestRetryDelaysMs.length) throw error;
+        await sleep(manifestRetryDelaysMs[attempt]!);
+      }
     });
   }
 

@@ -3,7 +3,7 @@
  * failure turned into a typed RegistryError built from the error's code only (got's errors carry the request options,
  * headers included, so they are never passed on, not even as `cause`).
  *
- * Scheme rule (documented in docs/registry-client.md): HTTPS with certificate checks. A loopback host (`localhost`,
+ * Scheme rule (the README's "Share builds" says it to users): HTTPS with certificate checks. A loopback host (`localhost`,
  * 127.0.0.0/8, `::1`) or any host with `insecure` falls back to plain HTTP when the server does not speak TLS at all
  * (the handshake fails with a protocol error); a certificate error never falls back. `insecure` also turns the
  * certificate checks off (like docker's --insecure-registry).

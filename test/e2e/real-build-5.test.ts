@@ -10,7 +10,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { locate } from '../../src/index.js';
 import { freePort } from '../../src/util/port.js';
-import { repoRoot, runCli, tsxImport } from '../helpers/cli.js';
+import { cliMain, runCli } from '../helpers/cli.js';
 import { snapshotTree } from '../helpers/tree.js';
 import { processesUnder } from '../helpers/processes.js';
 import { python, registerRealStack, sources } from './real-stack.js';
@@ -165,8 +165,7 @@ real('--httpd system: serve runs a WSGI script on the system Apache with our mod
   const child = spawn(
     process.execPath,
     [
-      tsxImport,
-      join(repoRoot, 'src', 'cli', 'main.ts'),
+      cliMain,
       'serve',
       '--prefix',
       prefix,

@@ -1,6 +1,6 @@
 /**
  * The seed's workflow on the real stack: mod_wsgi-express through `wsgi-toolchain serve`, Django's runmodwsgi, and the
- * mod_wsgi-httpd drop-in. Registered by test/e2e/real-build.test.ts after the real build (and by seed-dev.test.ts
+ * mod_wsgi-httpd drop-in. Registered by the real-build tests after each real build (and by test/dev/seed-dev.test.ts
  * against WSGI_HTTPD_DEV_PREFIX). Everything listens on 127.0.0.1 only, every wait is bounded, and every test stops
  * what it started; the last test checks /proc that nothing survived.
  */
@@ -17,7 +17,7 @@ import { layOutDropIn, uninstallDropIn } from '../../src/install/dropin.js';
 import type { Lock, LockedComponent } from '../../src/resolve/lock.js';
 import { readPythonInfo } from '../../src/python/detect.js';
 import { freePort } from '../../src/util/port.js';
-import { repoRoot, runCli, tsxImport } from '../helpers/cli.js';
+import { cliMain, repoRoot, runCli } from '../helpers/cli.js';
 
 export interface SeedContext {
   prefix: string;
@@ -28,7 +28,7 @@ export interface SeedContext {
   /** Environment for those builds (the test's store). */
   env: NodeJS.ProcessEnv;
 }
-const cliSource = join(repoRoot, 'src', 'cli', 'main.ts');
+const cliSource = cliMain;
 const isRoot = process.getuid?.() === 0;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -81,7 +81,7 @@ interface Served {
 
 /** Runs `wsgi-toolchain ...args` from source. */
 function cli(s: State, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Served {
-  const child = spawn(process.execPath, [tsxImport, cliSource, ...args], {
+  const child = spawn(process.execPath, [cliSource, ...args], {
     cwd: options.cwd ?? s.work,
     env: { ...process.env, CI: '1', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -282,3 +282,33 @@ function overlayRecipe(template: Recipe, version: string, file: string, sha256: 
     build: { ...rest.build, ...(Object.keys(env).length ? { env } : {}) },
   };
 }
+
+/**
+ * `wsgi-toolchain build` of a fixture set into `prefix`, offline from its sources, for /usr/bin/python3, with plain
+ * output; no verify and no Python package (a fixture httpd cannot serve). `extra` is appended.
+ */
+export function fixtureBuildArgs(set: FixtureSet, prefix: string, ...extra: string[]): string[] {
+  return [
+    'build',
+    '--prefix',
+    prefix,
+    '--recipes',
+    set.recipesDir,
+    '--sources',
+    set.sourcesDir,
+    '--offline',
+    '--python',
+    '/usr/bin/python3',
+    '--no-verify',
+    '--no-python-package',
+    '--plain',
+    '-j',
+    '2',
+    ...extra,
+  ];
+}
+
+/** The environment of a CLI run that must use `cache` as its store and no prefix or virtualenv of the caller's. */
+export function isolatedEnv(cache: string): NodeJS.ProcessEnv {
+  return { WSGI_HTTPD_CACHE_DIR: cache, WSGI_HTTPD_PREFIX: '', VIRTUAL_ENV: '' };
+}

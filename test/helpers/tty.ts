@@ -4,8 +4,7 @@
  * it: the byte 0x03 written to the terminal, which the line discipline turns into SIGINT for the foreground process.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { join } from 'node:path';
-import { repoRoot, tsxImport } from './cli.js';
+import { cliMain, repoRoot } from './cli.js';
 import { Screen } from './screen.js';
 
 /** Why TTY tests cannot run here, or undefined when they can. */
@@ -34,7 +33,7 @@ export function runCliInTty(
   options: { env?: NodeJS.ProcessEnv; columns?: number; timeoutMs?: number; interruptWhen?: (output: string) => boolean } = {},
 ): Promise<TtyResult> {
   const columns = options.columns ?? 120;
-  const command = [process.execPath, tsxImport, join(repoRoot, 'src', 'cli', 'main.ts'), ...args].map(quote).join(' ');
+  const command = [process.execPath, cliMain, ...args].map(quote).join(' ');
   const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm-256color', COLUMNS: String(columns), ...options.env };
   // CI=true makes the CLI print plain lines even on a terminal: this is about the terminal view.
   delete env.CI;

@@ -8,7 +8,7 @@ import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
-import { fixtureRecipesDir, fixturesDir, makeFixtureSet, type FixtureSet } from '../helpers/fixtures.js';
+import { fixtureBuildArgs, fixtureRecipesDir, fixturesDir, isolatedEnv, makeFixtureSet, type FixtureSet } from '../helpers/fixtures.js';
 
 let work: string;
 let fixtures: FixtureSet;
@@ -23,25 +23,8 @@ test.after.always(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-const env = () => ({ WSGI_HTTPD_CACHE_DIR: join(work, 'cache'), WSGI_HTTPD_PREFIX: '', VIRTUAL_ENV: '' });
-const buildArgs = (prefix: string, ...extra: string[]) => [
-  'build',
-  '--prefix',
-  prefix,
-  '--recipes',
-  fixtures.recipesDir,
-  '--sources',
-  fixtures.sourcesDir,
-  '--offline',
-  '--python',
-  '/usr/bin/python3',
-  '--no-verify',
-  '--no-python-package',
-  '--plain',
-  '-j',
-  '2',
-  ...extra,
-];
+const env = () => isolatedEnv(join(work, 'cache'));
+const buildArgs = (prefix: string, ...extra: string[]) => fixtureBuildArgs(fixtures, prefix, ...extra);
 
 test('a component added by a recipe file is planned, built into its own layer, locked, listed and shown by info', async (t) => {
   const prefix = join(work, 'prefix');

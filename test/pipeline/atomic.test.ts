@@ -6,11 +6,11 @@
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, readFile, readlink, realpath, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, readdir, readFile, readlink, realpath, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { repoRoot, runCli, tsxImport } from '../helpers/cli.js';
+import { cliMain, repoRoot, runCli } from '../helpers/cli.js';
 import { makeFixtureSet, type FixtureSet, type SlowStep } from '../helpers/fixtures.js';
 import { startLoopbackServer, type Handler, type LoopbackServer } from '../helpers/loopback-server.js';
 import { snapshotTree } from '../helpers/tree.js';
@@ -26,6 +26,8 @@ const slowSets: Partial<Record<SlowStep, FixtureSet>> = {};
 /** Served by the loopback server; its apr (1.9.1, a tarball no other set has) can be made to stall mid-body. */
 let served: FixtureSet;
 let stall = false;
+/** A store holding the `fixtures` stack: each test starts from a copy, so its first build installs instead of compiling. */
+const seedStore = () => join(work, 'seed', 'cache');
 let stalled = 0;
 const slowSeconds = 3;
 
@@ -37,6 +39,8 @@ test.before(async () => {
   for (const step of ['configure', 'make', 'install'] as const)
     slowSets[step] = await makeFixtureSet(join(work, `slow-${step}`), { slow: { apr: step }, slowSeconds });
   served = await makeFixtureSet(join(work, 'served'), { baseUrl: server.url, versions: { apr: '1.9.1' } });
+  const seeded = await runCli(buildArgs(join(work, 'seed', 'prefix'), fixtures), { env: { WSGI_HTTPD_CACHE_DIR: seedStore() } });
+  if (seeded.code !== 0) throw new Error(`the seed build failed: ${seeded.stderr}${seeded.stdout}`);
   const file = join(served.sourcesDir, 'apr', 'apr-1.9.1.tar.gz');
   handlers['/apr/apr-1.9.1.tar.gz'] = (_req, res) => {
     if (!stall) return false;
@@ -79,7 +83,7 @@ interface Running {
 
 /** The CLI as a user starts it, with its pid at hand (killed after timeoutMs so a hang cannot block the suite). */
 function startCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000): Running {
-  const child = spawn(process.execPath, [tsxImport, join(repoRoot, 'src', 'cli', 'main.ts'), ...args], {
+  const child = spawn(process.execPath, [cliMain, ...args], {
     cwd: repoRoot,
     env: { ...process.env, CI: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -125,6 +129,7 @@ async function setUp(t: ExecutionContext, name: string) {
   const dir = join(work, name);
   await mkdir(dir);
   const env = { WSGI_HTTPD_CACHE_DIR: join(dir, 'cache') };
+  await cp(seedStore(), env.WSGI_HTTPD_CACHE_DIR, { recursive: true, verbatimSymlinks: true });
   const prefix = join(dir, 'prefix');
   const first = await runCli(buildArgs(prefix, fixtures), { env });
   t.is(first.code, 0, first.stderr + first.stdout);

@@ -9,7 +9,7 @@ import { chmod, mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/pro
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
-import { fixtureVersions, makeFixtureSet, type FixtureSet } from '../helpers/fixtures.js';
+import { fixtureBuildArgs, fixtureVersions, isolatedEnv, makeFixtureSet, type FixtureSet } from '../helpers/fixtures.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 let work: string;
@@ -22,24 +22,8 @@ test.before(async () => {
 });
 
 const cache = () => join(work, 'cache');
-const env = () => ({ WSGI_HTTPD_CACHE_DIR: cache(), WSGI_HTTPD_PREFIX: '', VIRTUAL_ENV: '' });
-const buildArgs = (prefix: string) => [
-  'build',
-  '--prefix',
-  prefix,
-  '--recipes',
-  fixtures.recipesDir,
-  '--sources',
-  fixtures.sourcesDir,
-  '--offline',
-  '--python',
-  '/usr/bin/python3',
-  '--no-verify',
-  '--no-python-package',
-  '--plain',
-  '-j',
-  '2',
-];
+const env = () => isolatedEnv(cache());
+const buildArgs = (prefix: string) => fixtureBuildArgs(fixtures, prefix);
 
 /** A prefix that already holds someone else's files: a venv-like bin/python, a symlink, a project file. */
 async function foreignPrefix(name: string): Promise<string> {

@@ -7,7 +7,7 @@
 import test from 'ava';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { repoRoot, tsxImport } from '../helpers/cli.js';
+import { cliMain } from '../helpers/cli.js';
 import { closeFixtureWorld, openFixtureWorld, type FixtureWorld } from '../helpers/fixture-world.js';
 import { privateMountsUnavailable, runWithTmpfs } from '../helpers/private-mount.js';
 import { requiring } from '../helpers/requires.js';
@@ -33,8 +33,7 @@ requiring(privateMountsUnavailable())(
       { size: '2g', readOnly: true },
       [
         process.execPath,
-        tsxImport,
-        join(repoRoot, 'src', 'cli', 'main.ts'),
+        cliMain,
         'build',
         '--prefix',
         prefix,

@@ -15,7 +15,7 @@ import { chmod, copyFile, mkdir, readdir, readFile, readlink, realpath, rename, 
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { repoRoot, runCli, tsxImport } from '../helpers/cli.js';
+import { cliMain, repoRoot, runCli } from '../helpers/cli.js';
 import { closeFixtureWorld, type FixtureWorld, openFixtureWorld } from '../helpers/fixture-world.js';
 import { type FixtureSet, makeFixtureSet } from '../helpers/fixtures.js';
 import { privateMountsUnavailable, runWithTmpfs } from '../helpers/private-mount.js';
@@ -113,7 +113,7 @@ interface Served {
 
 function serveCli(args: string[], env: NodeJS.ProcessEnv, cwd: string): Served {
   // Run from cwd (the app's directory), so tsx is named by its path.
-  const child = spawn(process.execPath, [`--import=${import.meta.resolve('tsx')}`, join(repoRoot, 'src', 'cli', 'main.ts'), 'serve', ...args], {
+  const child = spawn(process.execPath, [cliMain, 'serve', ...args], {
     cwd,
     env: { ...process.env, CI: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -293,7 +293,6 @@ test.serial(
 
 // --- builds ---------------------------------------------------------------------------------------------------
 
-const cliMain = join(repoRoot, 'src', 'cli', 'main.ts');
 /** One store for the builds that need nothing special of it: after the first build, nothing is compiled again. */
 const sharedCache = () => join(work, 'cache');
 const common = (set: FixtureSet = fixtures) => ['--recipes', set.recipesDir, '--python', '/usr/bin/python3', '--no-verify', '--plain', '-j', '2'];
@@ -327,7 +326,6 @@ withPrivateMount('14.1 a prefix lock that cannot be written (no space left) is e
       `"$@"; echo "exit=$?"; find ${mnt} -mindepth 1`,
       'sh',
       process.execPath,
-      tsxImport,
       cliMain,
       'build',
       '--prefix',
@@ -357,7 +355,7 @@ withPrivateMount('14.1 a prefix lock on a file system gone read-only is exit 9 n
   await mkdir(mnt);
   const prefix = join(mnt, 'prefix');
   const listing = `find ${mnt} -printf '%p %y %s\\n' | sort`;
-  const cli = (...args: string[]) => [process.execPath, tsxImport, cliMain, ...args].map((a) => `'${a}'`).join(' ');
+  const cli = (...args: string[]) => [process.execPath, cliMain, ...args].map((a) => `'${a}'`).join(' ');
   const script = [
     `${cli('build', '--prefix', prefix, ...common(), '--no-python-package')} > /dev/null || exit 99`,
     `mount -o remount,ro ${mnt}`,
@@ -497,7 +495,7 @@ test.serial(
     const cache = join(dir, 'cache'); // its own store: the build compiles, and its slow apr configure is a window
     const child = spawn(
       process.execPath,
-      [tsxImport, cliMain, 'build', '--prefix', venv, ...common(slowApr), '--sources', slowApr.sourcesDir, '--python', python],
+      [cliMain, 'build', '--prefix', venv, ...common(slowApr), '--sources', slowApr.sourcesDir, '--python', python],
       { cwd: repoRoot, env: { ...process.env, CI: '1', WSGI_HTTPD_CACHE_DIR: cache }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';
@@ -568,7 +566,7 @@ withPrivateMount(
     await mkdir(mnt);
     const buildDir = join(work, 'small-store-build');
     const requests = world!.server.requests.length;
-    const cli = (...args: string[]) => [process.execPath, tsxImport, cliMain, ...args].map((a) => `'${a}'`).join(' ');
+    const cli = (...args: string[]) => [process.execPath, cliMain, ...args].map((a) => `'${a}'`).join(' ');
     const prefix = join(work, 'small-store-prefix');
     const script = [
       `${cli('build', '--prefix', prefix, ...common(), '--dry-run')}; echo "dry=$?"`,
@@ -600,7 +598,7 @@ withPrivateMount('14.7 no space left while the stack is assembled: exit 9 naming
   const warm = await build(join(work, 'assemble-warm')); // the layers are in the store: the build only assembles
   t.is(warm.code, 0, warm.stderr);
   const listing = `find ${mnt} -printf '%p %y %s\\n' | sort`;
-  const cli = [process.execPath, tsxImport, cliMain, 'build', '--prefix', prefix, ...common(), '--no-python-package'].map((a) => `'${a}'`).join(' ');
+  const cli = [process.execPath, cliMain, 'build', '--prefix', prefix, ...common(), '--no-python-package'].map((a) => `'${a}'`).join(' ');
   // doctor wants 1 GiB free under the prefix, so the disk fills by files, not bytes: room for the prefix, a file of
   // the user's, .wsgi-httpd with its lock and stacks/, and a few files of the stack, not all of them.
   const script = [`echo mine > ${prefix}/README`, `echo BEFORE; ${listing}`, `${cli} > /dev/null; echo "exit=$?"`, `echo AFTER; ${listing}`].join(

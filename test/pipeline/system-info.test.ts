@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { info, locate, NotBuiltError } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
-import { makeFixtureSet } from '../helpers/fixtures.js';
+import { fixtureBuildArgs, isolatedEnv, makeFixtureSet } from '../helpers/fixtures.js';
 
 const apxs = '/usr/bin/apxs';
 const systemApache = existsSync(apxs) && existsSync('/usr/sbin/apache2');
@@ -31,25 +31,7 @@ test.before(async () => {
   await chmod(work, 0o755);
   const fixtures = await makeFixtureSet(join(work, 'fixtures'));
   prefix = join(work, 'prefix');
-  const env = { WSGI_HTTPD_CACHE_DIR: join(work, 'cache'), WSGI_HTTPD_PREFIX: '', VIRTUAL_ENV: '' };
-  const built = await runCli(
-    [
-      'build',
-      '--prefix',
-      prefix,
-      '--recipes',
-      fixtures.recipesDir,
-      '--sources',
-      fixtures.sourcesDir,
-      '--offline',
-      '--python',
-      '/usr/bin/python3',
-      '--no-verify',
-      '--no-python-package',
-      '--plain',
-    ],
-    { env },
-  );
+  const built = await runCli(fixtureBuildArgs(fixtures, prefix), { env: isolatedEnv(join(work, 'cache')) });
   if (built.code !== 0) throw new Error(built.stderr);
 });
 

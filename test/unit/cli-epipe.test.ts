@@ -5,10 +5,9 @@
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { repoRoot, tsxImport } from '../helpers/cli.js';
+import { cliMain, repoRoot } from '../helpers/cli.js';
 
-const cli = join(repoRoot, 'src', 'cli', 'main.ts');
+const cli = cliMain;
 
 function finished(child: ReturnType<typeof spawn>): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string }> {
   let stderr = '';
@@ -26,7 +25,7 @@ function finished(child: ReturnType<typeof spawn>): Promise<{ code: number | nul
 }
 
 test.serial('list into a pipe whose reader has closed: no stack trace, nothing on stderr, exit 0', async (t) => {
-  const child = spawn(process.execPath, [tsxImport, cli, 'list'], {
+  const child = spawn(process.execPath, [cli, 'list'], {
     cwd: repoRoot,
     env: { ...process.env, CI: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
