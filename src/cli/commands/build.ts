@@ -43,7 +43,10 @@ export const buildCommand = defineCommand({
     buildingGroup,
     registryGroup,
     optionGroup('Instead of building', {
-      'dry-run': { ...dryRunOption['dry-run'], help: 'print the plan (every step, URL, sha256, command line) and change nothing' },
+      'dry-run': {
+        ...dryRunOption['dry-run'],
+        help: 'print the plan (every step, URL, sha256, command line) and change nothing; exits with the code the build would stop with',
+      },
       ...fromArchiveOption,
     }),
     optionGroup(progressGroup.title, {
@@ -72,7 +75,8 @@ export const buildCommand = defineCommand({
         if (prepared.untested.length) out(`\n${untestedNote(prepared.untested)}`);
         if (prepared.blockers.length) out(`\nThe build would stop here:\n${formatDoctor(prepared.blockers)}`);
       }
-      return ExitCode.ok;
+      // The exit code the build would stop with, so a script can check a plan before it runs it.
+      return prepared.upToDate ? ExitCode.ok : (prerequisiteFailure(prepared.blockers)?.exitCode ?? ExitCode.ok);
     }
     const blocked = prepared.upToDate ? undefined : prerequisiteFailure(prepared.blockers);
     if (blocked) {
