@@ -70,11 +70,25 @@ async function collect(dir: string, depth: number, out: string[], seenDirs: Set<
   }
 }
 
+const indexed = new Map<string, Promise<Map<string, string>>>();
+
 /**
  * Maps sha256 → absolute path for every archive-looking file under the given directories (down to 4 levels). When
- * two files have the same content the first one found wins.
+ * two files have the same content the first one found wins. Hashed once per process: preflight and the sources stage
+ * both ask.
  */
-export async function indexSourceDirs(dirs: string[]): Promise<Map<string, string>> {
+export function indexSourceDirs(dirs: string[]): Promise<Map<string, string>> {
+  const key = JSON.stringify(dirs.map((d) => resolve(d)));
+  let index = indexed.get(key);
+  if (!index) {
+    index = hashSourceDirs(dirs);
+    indexed.set(key, index);
+    index.catch(() => indexed.delete(key));
+  }
+  return index;
+}
+
+async function hashSourceDirs(dirs: string[]): Promise<Map<string, string>> {
   const files: string[] = [];
   for (const given of dirs) {
     const dir = resolve(given);

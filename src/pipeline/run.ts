@@ -10,7 +10,6 @@ import { createWriteStream } from 'node:fs';
 import { copyFile, mkdir, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DownloadError, ToolchainError } from '../errors.js';
-import { indexSourceDirs } from '../fetch/sources.js';
 import { type Manifest, activateStack, inspectPrefix, removeStaleStacks, writeFileAtomic } from '../install/prefix.js';
 import { lockPrefix, realPrefix, type Release, takeLock } from '../install/prefix-lock.js';
 import { serializeLock } from '../resolve/lock.js';
@@ -185,7 +184,6 @@ export async function runBuild(prepared: Prepared, options: BuildOptions, events
       if (!controller.signal.aborted) controller.abort(reason);
       killAllChildren('SIGTERM');
     },
-    sourceIndex: options.sourcesDirs.length > 0 ? await indexSourceDirs(options.sourcesDirs) : undefined,
   };
   const withPackage = options.pythonPackage !== false && packageComponent(plan) !== undefined;
   const dropIn = withPackage && pythonPackageTarget(plan) === 'venv';

@@ -6,6 +6,7 @@
 import { ToolchainError } from '../errors.js';
 import { acquireArtifact, collectLocal, sourceOf, type AcquireResult } from '../fetch/acquire.js';
 import { progressReporter } from '../fetch/progress.js';
+import { indexSourceDirs } from '../fetch/sources.js';
 import { checkSignature, keysFor, loadSigningKeys } from '../fetch/signature.js';
 import type { BuildContext } from './context.js';
 import type { PlannedComponent } from './plan.js';
@@ -19,6 +20,9 @@ export async function fetchSources(ctx: BuildContext, components: PlannedCompone
   const { options, plan, log, events, signal } = ctx;
   const sources = new Map<string, Source>();
   if (components.length === 0) return sources;
+  // Indexed only now: it hashes every archive in the --sources directories, and a build that finds every layer in the
+  // store never needs it.
+  ctx.sourceIndex ??= options.sourcesDirs.length > 0 ? await indexSourceDirs(options.sourcesDirs) : undefined;
   const local = options.offline
     ? await collectLocal(components, {
         cacheDir: plan.cacheDir,

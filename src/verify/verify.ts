@@ -72,6 +72,8 @@ const maxSocketPrefix = 80;
 // Small helpers (exported where tests use them)
 
 const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
+/** A deadline raced against a process's exit: unref'd, so a timer left pending never holds the CLI open after it. */
+const unrefSleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms).unref());
 
 /** Quotes a value for httpd.conf. */
 function q(value: string): string {
@@ -281,11 +283,11 @@ async function stopHttpd(server: Server, conf: string, log: (line: string) => vo
   if (server.pid) {
     if (!server.exited) {
       signalQuietly(server.pid, 'SIGTERM');
-      const stopped = await Promise.race([server.exit.then(() => true), sleep(stopGraceMs).then(() => false)]);
+      const stopped = await Promise.race([server.exit.then(() => true), unrefSleep(stopGraceMs).then(() => false)]);
       if (!stopped) {
         log(`httpd (pid ${server.pid}) ignored SIGTERM for ${stopGraceMs} ms; killing its process group`);
         signalQuietly(-server.pid, 'SIGKILL');
-        await Promise.race([server.exit, sleep(killWaitMs)]);
+        await Promise.race([server.exit, unrefSleep(killWaitMs)]);
       }
     }
     // Anything left in the group (a daemon process that outlived its parent) goes too.
