@@ -20,7 +20,6 @@ import type { DownloadProgress } from '../fetch/download.js';
 import { formatBytes, formatProgress, type ProgressReporter, progressReporter } from '../fetch/progress.js';
 import { Listr, ListrLogger, ProcessOutput } from 'listr2';
 import { checkSignature, keysFor, loadSigningKeys, type SigningKeys } from '../fetch/signature.js';
-import { indexSourceDirs } from '../fetch/sources.js';
 import type { PlannedComponent } from '../pipeline/plan.js';
 import { type BuildValues, buildOptionsFrom, defaultPrefix } from './build-options.js';
 import type { ComponentRequest } from './command.js';
@@ -102,9 +101,10 @@ export async function fetchSources(values: BuildValues & { dest: string }, reque
     if (!quiet) process.stderr.write(`${line}\n`);
   };
 
-  const { plan } = await prepareBuild(options);
+  const prepared = await prepareBuild(options);
+  const { plan } = prepared;
   const components = plan.components;
-  const sourceIndex = options.sourcesDirs.length > 0 ? await indexSourceDirs(options.sourcesDirs) : undefined;
+  const sourceIndex = await prepared.sourceIndex();
   const keySets: SigningKeys[] = options.verifySignatures ? await loadSigningKeys(options.recipesDirs) : [];
   // Offline, every missing file is listed at once (exit 4) before anything is written.
   const local = options.offline ? await collectLocal(components, { cacheDir: plan.cacheDir, mirrors: options.mirrors, sourceIndex }) : undefined;

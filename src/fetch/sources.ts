@@ -70,25 +70,24 @@ async function collect(dir: string, depth: number, out: string[], seenDirs: Set<
   }
 }
 
-const indexed = new Map<string, Promise<Map<string, string>>>();
+/**
+ * The --sources index of one build, made on first use and then kept: it hashes every archive in the directories, which
+ * a build that finds every layer in the store never needs, and preflight and the sources stage both ask for it.
+ */
+export function lazySourceIndex(dirs: string[]): () => Promise<Map<string, string> | undefined> {
+  let index: Promise<Map<string, string>> | undefined;
+  return () => {
+    if (dirs.length === 0) return Promise.resolve(undefined);
+    index ??= indexSourceDirs(dirs);
+    return index;
+  };
+}
 
 /**
  * Maps sha256 → absolute path for every archive-looking file under the given directories (down to 4 levels). When
- * two files have the same content the first one found wins. Hashed once per process: preflight and the sources stage
- * both ask.
+ * two files have the same content the first one found wins.
  */
-export function indexSourceDirs(dirs: string[]): Promise<Map<string, string>> {
-  const key = JSON.stringify(dirs.map((d) => resolve(d)));
-  let index = indexed.get(key);
-  if (!index) {
-    index = hashSourceDirs(dirs);
-    indexed.set(key, index);
-    index.catch(() => indexed.delete(key));
-  }
-  return index;
-}
-
-async function hashSourceDirs(dirs: string[]): Promise<Map<string, string>> {
+export async function indexSourceDirs(dirs: string[]): Promise<Map<string, string>> {
   const files: string[] = [];
   for (const given of dirs) {
     const dir = resolve(given);

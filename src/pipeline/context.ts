@@ -17,6 +17,6 @@ export interface BuildContext {
   signal: AbortSignal;
   /** The Python the build is for (as prepare detected it). */
   python: PythonInfo;
-  /** --sources directories indexed by sha256. */
-  sourceIndex?: Map<string, string>;
+  /** --sources directories indexed by sha256 (hashed on first call, once per build). */
+  sourceIndex: () => Promise<Map<string, string> | undefined>;
 }

@@ -10,7 +10,6 @@ import { dirname } from 'node:path';
 import { type Check, formatBytes, MIN_FREE_BYTES, type ToolFacts } from '../doctor/doctor.js';
 import { fromSystemError, type ToolchainError, UsageError } from '../errors.js';
 import type { MissingFile } from '../fetch/acquire.js';
-import { indexSourceDirs } from '../fetch/sources.js';
 import { foreignLockFile, type PrefixState } from '../install/prefix.js';
 import { foreignInstallation, packagePython } from '../python-package/install.js';
 import { parseLauncher } from '../python-package/launcher.js';
@@ -27,6 +26,7 @@ export interface PreflightInput {
   state: PrefixState;
   stored: ReadonlySet<string>;
   facts: ToolFacts;
+  sourceIndex: () => Promise<Map<string, string> | undefined>;
 }
 
 function blocker(id: string, title: string, error: ToolchainError): Check {
@@ -191,11 +191,11 @@ async function foreignFiles(plan: Plan, options: BuildOptions, python: PythonInf
 }
 
 /** Offline: every source to build must be local already; the message lists what --sources holds instead. */
-async function offlineSources(plan: Plan, options: BuildOptions, stored: ReadonlySet<string>): Promise<Check | undefined> {
+async function offlineSources({ plan, options, stored, sourceIndex: indexSources }: PreflightInput): Promise<Check | undefined> {
   if (!options.offline) return undefined;
   const toBuild = plan.components.filter((c) => !stored.has(c.name));
   if (toBuild.length === 0) return undefined;
-  const sourceIndex = options.sourcesDirs.length > 0 ? await indexSourceDirs(options.sourcesDirs) : undefined;
+  const sourceIndex = await indexSources();
   // Loaded here, not at start-up: it brings the HTTP client, which a no-op never needs.
   const { hasLocalCopy, missingFor, offlineError, sourceOf } = await import('../fetch/acquire.js');
   const missing: MissingFile[] = [];
@@ -227,7 +227,7 @@ export async function preflight(input: PreflightInput): Promise<Check[]> {
     ownDirectories(plan),
     storeSpace(plan, input.facts, stored),
     foreignFiles(plan, options, python),
-    offlineSources(plan, options, stored),
+    offlineSources(input),
   ]);
   return found.filter((c): c is Check => c !== undefined);
 }

@@ -22,6 +22,7 @@ import { lockFor } from './lock-stage.js';
 import type { BuildOptions } from './options.js';
 import { makePlan, type Plan } from './plan.js';
 import { preflight } from './preflight.js';
+import { lazySourceIndex } from '../fetch/sources.js';
 
 export interface Prepared {
   plan: Plan;
@@ -38,6 +39,8 @@ export interface Prepared {
   /** Components whose layer is in the store (nothing to build for them). */
   stored: Set<string>;
   archive?: ImportedArchive;
+  /** The --sources index, hashed on first use (only a build with layers to make asks). */
+  sourceIndex: () => Promise<Map<string, string> | undefined>;
 }
 
 /** Every file the components promise is in the stack (what makes a live stack with the plan's key up to date). */
@@ -99,8 +102,9 @@ export async function prepareBuild(options: BuildOptions): Promise<Prepared> {
   const buildOnly = new Set(['cc', 'make', 'perl', 'python-headers', 'build-exec', 'expat', 'openssl', 'zlib']);
   const nothingToCompile = plan.components.every((c) => stored.has(c.name));
   const blockers = checks.filter((c) => c.status === 'fail' && !(nothingToCompile && buildOnly.has(c.id)));
-  if (!upToDate) blockers.push(...(await preflight({ plan, options, python, state, stored, facts })));
-  return { plan, state, python, facts, checks, blockers, upToDate, untested, store, stored, archive };
+  const sourceIndex = lazySourceIndex(options.sourcesDirs);
+  if (!upToDate) blockers.push(...(await preflight({ plan, options, python, state, stored, facts, sourceIndex })));
+  return { plan, state, python, facts, checks, blockers, upToDate, untested, store, stored, archive, sourceIndex };
 }
 
 /**
@@ -146,6 +150,7 @@ async function upToDateWithoutProbing(
     untested: planned.untested,
     store: at.store,
     stored,
+    sourceIndex: lazySourceIndex(options.sourcesDirs),
   };
 }
 

@@ -179,6 +179,7 @@ export async function runBuild(prepared: Prepared, options: BuildOptions, events
     logFile,
     events,
     python: prepared.python,
+    sourceIndex: prepared.sourceIndex,
     signal: controller.signal,
     abort: (reason) => {
       if (!controller.signal.aborted) controller.abort(reason);

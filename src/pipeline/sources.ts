@@ -6,7 +6,6 @@
 import { ToolchainError } from '../errors.js';
 import { acquireArtifact, collectLocal, sourceOf, type AcquireResult } from '../fetch/acquire.js';
 import { progressReporter } from '../fetch/progress.js';
-import { indexSourceDirs } from '../fetch/sources.js';
 import { checkSignature, keysFor, loadSigningKeys } from '../fetch/signature.js';
 import type { BuildContext } from './context.js';
 import type { PlannedComponent } from './plan.js';
@@ -20,14 +19,12 @@ export async function fetchSources(ctx: BuildContext, components: PlannedCompone
   const { options, plan, log, events, signal } = ctx;
   const sources = new Map<string, Source>();
   if (components.length === 0) return sources;
-  // Indexed only now: it hashes every archive in the --sources directories, and a build that finds every layer in the
-  // store never needs it.
-  ctx.sourceIndex ??= options.sourcesDirs.length > 0 ? await indexSourceDirs(options.sourcesDirs) : undefined;
+  const sourceIndex = await ctx.sourceIndex();
   const local = options.offline
     ? await collectLocal(components, {
         cacheDir: plan.cacheDir,
         mirrors: options.mirrors,
-        sourceIndex: ctx.sourceIndex,
+        sourceIndex,
         log: (line) => log.write(`${line}\n`),
       })
     : new Map<string, AcquireResult>();
@@ -48,7 +45,7 @@ export async function fetchSources(ctx: BuildContext, components: PlannedCompone
             download: { env: options.env },
             ...sourceOf(c),
             mirrors: options.mirrors,
-            sourceIndex: ctx.sourceIndex,
+            sourceIndex,
             offline: options.offline,
             cacheDir: plan.cacheDir,
             signal,
@@ -67,7 +64,7 @@ export async function fetchSources(ctx: BuildContext, components: PlannedCompone
             ...sourceOf(c),
             acquired: result,
             mirrors: options.mirrors,
-            sourceIndex: ctx.sourceIndex,
+            sourceIndex,
             offline: options.offline,
             env: options.env,
             signal,
