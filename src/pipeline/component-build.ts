@@ -7,6 +7,7 @@ import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildStepError, ChecksumError } from '../errors.js';
 import { sha256File } from '../fetch/hash.js';
+import { recordApxsAnswers } from '../python-package/apxs-config.js';
 import { layOutPythonPackage } from '../python-package/layout.js';
 import type { StoredLayer } from '../store/store.js';
 import { relocateTree } from '../install/relocate.js';
@@ -94,7 +95,9 @@ export async function install(b: ComponentBuild, started: number): Promise<Store
     await checkProvides(b);
     const pkg = b.component.locked.pythonPackage;
     if (pkg) {
-      const record = await layOutPythonPackage(b.component.sourceDir, pkg, join(b.stage, 'python'));
+      const tree = join(b.stage, 'python');
+      let record = await layOutPythonPackage(b.component.sourceDir, pkg, tree);
+      if (!b.ctx.plan.lock.systemApache) record = await recordApxsAnswers(tree, record, join(b.stage, 'bin', 'apxs'), b.ctx.options.env);
       b.ctx.log.write(
         `python-package: ${record.files.length} files of ${pkg.distribution} ${pkg.version} laid out (layout ${pkg.layout.versions})\n`,
       );

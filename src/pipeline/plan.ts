@@ -122,6 +122,7 @@ export function makePlan(lock: Lock, options: PlanOptions, stackIdOverride?: str
     for (const [name, value] of Object.entries(c.env)) env[name] = substitute(value, values);
     const cc = options.ccLauncher ? `${options.ccLauncher} ${options.cc ?? 'cc'}` : options.cc;
     if (cc) env.CC = cc;
+    if (options.machine.shell) env.CONFIG_SHELL = options.machine.shell;
     Object.assign(env, options.extraEnv ?? {});
     const jobs = c.parallelMake ? options.jobs : 1;
     const steps: PlannedStep[] = [

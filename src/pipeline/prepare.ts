@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { access } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
-import { runDoctor, type Check, type ToolFacts } from '../doctor/doctor.js';
+import type { Check, ToolFacts } from '../doctor/doctor.js';
 import { PrerequisiteError } from '../errors.js';
 import { prefixLayout } from '../install/layout.js';
 import { inspectPrefix, type PrefixState } from '../install/prefix.js';
@@ -15,14 +15,14 @@ import type { PythonInfo } from '../python/types.js';
 import type { ImportedArchive } from '../store/archive.js';
 import type { Lock } from '../resolve/lock.js';
 import { availableParallelism } from 'node:os';
-import { type BuildPlatform, hostLibc, type PythonIdentity, pythonIdentity } from '../store/keys.js';
+import { type BuildPlatform, configureShell, hostLibc, type PythonIdentity, pythonIdentity } from '../store/keys.js';
 import { Store, storeRoot } from '../store/store.js';
 import { buildRootFor } from './build-root.js';
 import { lockFor } from './lock-stage.js';
 import type { BuildOptions } from './options.js';
 import { makePlan, type Plan } from './plan.js';
-import { preflight } from './preflight.js';
 import { lazySourceIndex } from '../fetch/sources.js';
+import type { FactsCache } from '../util/remembered.js';
 
 export interface Prepared {
   plan: Plan;
@@ -53,30 +53,41 @@ export async function stackIntact(plan: Plan, root = plan.layout.root): Promise<
   }
 }
 
-export async function prepareBuild(options: BuildOptions): Promise<Prepared> {
+/** `planOnly`: a dry run, `lock` or the plan API, which promise to write nothing (remembered answers are only read). */
+export async function prepareBuild(options: BuildOptions, mode: { planOnly?: boolean } = {}): Promise<Prepared> {
   const prefix = resolvePath(options.prefix);
   const state = await inspectPrefix(prefix);
   const cacheDir = await storeRoot(options);
   const store = new Store(cacheDir);
   const buildRoot = buildRootFor(cacheDir, options);
-  const python = await detectPython({ python: options.python, prefix, env: options.env });
+  const factsCache: FactsCache = { dir: join(cacheDir, 'facts'), readOnly: mode.planOnly };
+  const detecting = detectPython({ python: options.python, prefix, env: options.env, cache: factsCache });
+  const doctorOptions = {
+    prefix,
+    buildDir: buildRoot,
+    factsCache,
+    verify: options.verify,
+    needExpat: options.expat === 'build' ? ('build' as const) : ('auto' as const),
+    wantSsl: options.ssl,
+    env: options.env,
+  };
+  // The doctor and preflight modules load only when the prefix is not up to date (a no-op is mostly start-up).
+  const runDoctor = async (o: Parameters<typeof import('../doctor/doctor.js').runDoctor>[0]) => (await import('../doctor/doctor.js')).runDoctor(o);
+  // A prefix without a live build cannot be up to date: the toolchain is probed while the Python answers.
+  const probing = state.liveManifest
+    ? undefined
+    : runDoctor({ ...doctorOptions, python: detecting.catch((error: unknown) => (error instanceof Error ? error : new Error(String(error)))) });
+  probing?.catch(() => undefined); // when the Python fails, its error is the one reported
+  const python = await detecting;
   const quick = await upToDateWithoutProbing(options, { prefix, state, store, cacheDir, buildRoot, python });
   if (quick) return quick;
   // An archive is checked file by file and its layers enter the store before anything else: even when the prefix
   // turns out to be up to date, the archive was read.
   const archive = options.fromArchive ? await (await import('../store/archive.js')).importArchive(options.fromArchive, store, python) : undefined;
-  const doctor = await runDoctor({
-    python,
-    prefix,
-    buildDir: buildRoot,
-    verify: options.verify,
-    needExpat: options.expat === 'build' ? 'build' : 'auto',
-    wantSsl: options.ssl,
-    env: options.env,
-  });
+  const doctor = await (probing ?? runDoctor({ ...doctorOptions, python }));
   const { checks, facts } = doctor;
   const { lock, untested } = await lockFor(options, python, facts, archive);
-  const machine: BuildPlatform = { platform: lock.platform, libc: hostLibc(), compiler: lock.compiler };
+  const machine: BuildPlatform = { platform: lock.platform, libc: hostLibc(), compiler: lock.compiler, shell: configureShell(options.env) };
   const identity: PythonIdentity = pythonIdentity(python);
   const plan = makePlan(lock, {
     prefix,
@@ -103,7 +114,10 @@ export async function prepareBuild(options: BuildOptions): Promise<Prepared> {
   const nothingToCompile = plan.components.every((c) => stored.has(c.name));
   const blockers = checks.filter((c) => c.status === 'fail' && !(nothingToCompile && buildOnly.has(c.id)));
   const sourceIndex = lazySourceIndex(options.sourcesDirs);
-  if (!upToDate) blockers.push(...(await preflight({ plan, options, python, state, stored, facts, sourceIndex })));
+  if (!upToDate) {
+    const { preflight } = await import('./preflight.js');
+    blockers.push(...(await preflight({ plan, options, python, state, stored, facts, sourceIndex })));
+  }
   return { plan, state, python, facts, checks, blockers, upToDate, untested, store, stored, archive, sourceIndex };
 }
 
@@ -134,7 +148,7 @@ async function upToDateWithoutProbing(
     mirrors: options.mirrors,
     verify: options.verify,
     withManual: options.withManual ?? false,
-    machine: { platform: planned.lock.platform, libc: hostLibc(), compiler: planned.lock.compiler },
+    machine: { platform: planned.lock.platform, libc: hostLibc(), compiler: planned.lock.compiler, shell: configureShell(options.env) },
     python: { identity: pythonIdentity(at.python), buildExecutable: at.python.baseExecutable ?? at.python.realExecutable },
   });
   if (plan.key !== live.key || plan.layout.stackId !== at.state.liveStackId || !(await stackIntact(plan))) return undefined;

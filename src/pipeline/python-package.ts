@@ -50,6 +50,8 @@ export interface PreparedPackage {
   record: PackageRecord;
   treeDir: string;
   python: PythonInfo;
+  /** The rendered apxs config module (the venv install writes the same text). */
+  apxsConfig: string;
   check?: PackageCheck;
 }
 
@@ -58,7 +60,7 @@ export async function preparePythonPackage(ctx: BuildContext): Promise<PreparedP
   const { python } = ctx;
   const treeDir = plan.layout.packageDir;
   const record = await readPackageRecord(treeDir);
-  await completePackageTree(treeDir, record, {
+  const apxsConfig = await completePackageTree(treeDir, record, {
     python: packagePython(python),
     source: apxsSource(ctx),
     stackRoot: plan.layout.root,
@@ -68,7 +70,7 @@ export async function preparePythonPackage(ctx: BuildContext): Promise<PreparedP
   log.write(
     `python-package: ${record.files.length} files of ${pkg.distribution} ${pkg.version} completed in ${treeDir} (layout ${pkg.layout.versions})\n`,
   );
-  const prepared: PreparedPackage = { record, treeDir, python };
+  const prepared: PreparedPackage = { record, treeDir, python, apxsConfig };
   if (pythonPackageTarget(plan) === 'dir') {
     prepared.check = await checkInstalledPackage(pkg, python.executable, {
       env: options.env,
@@ -119,7 +121,7 @@ export async function activatePythonPackage(ctx: BuildContext, prepared: Prepare
   if (pythonPackageTarget(plan) === 'venv') {
     const installed = await installIntoVirtualenv(prepared.treeDir, prepared.record, {
       python: packagePython(prepared.python),
-      source: apxsSource(ctx),
+      apxsConfig: prepared.apxsConfig,
       module: join(plan.layout.link, pkg.extension.from),
       force: options.force,
     });

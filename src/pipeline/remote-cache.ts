@@ -8,6 +8,7 @@ import { isToolchainError } from '../errors.js';
 import { RegistryClient } from '../registry/client.js';
 import { isRegistryError, registryFailureLine } from '../registry/errors.js';
 import { formatReference, parseReference } from '../registry/reference.js';
+import { forEachLimit } from '../util/parallel.js';
 import { pullLayer, pushStack, type StackPush } from '../store/remote.js';
 import type { StoredLayer } from '../store/store.js';
 import type { BuildContext } from './context.js';
@@ -26,6 +27,8 @@ const warn = (ctx: BuildContext, text: string) => {
   ctx.events.send({ type: 'note', text: `warning: ${text}` });
 };
 
+const pullsInFlight = 3;
+
 /** Brings into the store the layers of `missing` that a --cache-from registry has; returns them by component. */
 export async function pullLayers(ctx: BuildContext, missing: PlannedComponent[]): Promise<Map<string, StoredLayer>> {
   const pulled = new Map<string, StoredLayer>();
@@ -43,8 +46,11 @@ export async function pullLayers(ctx: BuildContext, missing: PlannedComponent[])
     if (wanted.length === 0) break;
     const origin = formatReference(parseReference(ref));
     const registry = client(ctx, ref);
-    for (const c of wanted) {
+    // A few layers at once: each is a download, a gunzip and a hash of every file, which overlap well.
+    let unreachable = false;
+    await forEachLimit(wanted, pullsInFlight, async (c) => {
       if (ctx.signal.aborted) throw ctx.signal.reason;
+      if (unreachable) return;
       ctx.events.send({ type: 'component', name: c.name, version: c.version, phase: 'pull', detail: origin });
       try {
         const outcome = await pullLayer(registry, ctx.store, c.layerKey, origin);
@@ -58,7 +64,7 @@ export async function pullLayers(ctx: BuildContext, missing: PlannedComponent[])
             phase: 'stored',
             detail: `pulled from ${origin}, every file checked`,
           });
-          continue;
+          return;
         }
         if ('refused' in outcome) warn(ctx, `${outcome.refused}; building it locally`);
         ctx.events.send({ type: 'component', name: c.name, version: c.version, phase: 'queued' });
@@ -66,17 +72,18 @@ export async function pullLayers(ctx: BuildContext, missing: PlannedComponent[])
         ctx.events.send({ type: 'component', name: c.name, version: c.version, phase: 'queued' });
         if (isRegistryError(error) && error.kind !== 'digest') {
           // The registry as a whole is out of reach (down, credentials, 5xx): one line, then build locally.
-          warn(ctx, `remote cache ${origin} skipped: ${registryFailureLine(error)}; building locally`);
-          break;
+          if (!unreachable) warn(ctx, `remote cache ${origin} skipped: ${registryFailureLine(error)}; building locally`);
+          unreachable = true;
+          return;
         }
         if (isToolchainError(error)) {
           // This layer's bytes do not match (its digest or its own manifest): never installed.
           warn(ctx, `layer ${c.name} ${c.version} from ${origin} was refused: ${error.message.split('\n')[0]}; building it locally`);
-          continue;
+          return;
         }
         throw error;
       }
-    }
+    });
   }
   return pulled;
 }

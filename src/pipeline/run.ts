@@ -20,7 +20,6 @@ import { killAllChildren } from '../util/run.js';
 import type { VerifyResult } from '../verify/verify.js';
 import { toolVersion } from '../version.js';
 import { assembleStack } from './assemble.js';
-import { buildLayers } from './build-layers.js';
 import type { BuildContext } from './context.js';
 import { BuildEvents, type StackStep } from './events.js';
 import type { BuildOptions } from './options.js';
@@ -31,8 +30,6 @@ import { type BuildReport, type LayerReport, upToDateReport } from './report.js'
 
 export type { BuildReport, LayerReport };
 export { upToDateReport };
-import { fetchSources } from './sources.js';
-import { pullLayers, pushAfterBuild } from './remote-cache.js';
 import { pythonIdentity } from '../store/keys.js';
 import { verifyStack } from './verify-stack.js';
 
@@ -84,12 +81,13 @@ async function layersAndStack(ctx: RunContext, seconds: Map<string, number>): Pr
     let stored = await storedLayers(ctx);
     for (const c of plan.components)
       ctx.events.send({ type: 'component', name: c.name, version: c.version, phase: stored.has(c.name) ? 'stored' : 'queued' });
-    // Layers a --cache-from registry has need no compile either.
-    for (const [name, layer] of await pullLayers(
-      ctx,
-      plan.components.filter((c) => !stored.has(c.name)),
-    ))
-      stored.set(name, layer);
+    // Layers a --cache-from registry has need no compile either. (The registry client, the fetch and build stages and
+    // their HTTP and tar code are loaded only when they have work: a warm build's start-up is most of its time.)
+    const missing = plan.components.filter((c) => !stored.has(c.name));
+    if (missing.length > 0 && ctx.options.cacheFrom?.length) {
+      const { pullLayers } = await import('./remote-cache.js');
+      for (const [name, layer] of await pullLayers(ctx, missing)) stored.set(name, layer);
+    }
     if (stored.size < plan.components.length) {
       await ensureOwnDir(join(plan.cacheDir, 'locks'));
       const releaseStage = await takeLock(join(plan.cacheDir, 'locks', `stage-${plan.key.slice(0, 16)}`), {
@@ -101,6 +99,7 @@ async function layersAndStack(ctx: RunContext, seconds: Map<string, number>): Pr
         // Another build of the same stack may have stored layers while we waited.
         stored = await storedLayers(ctx);
         const toBuild = plan.components.filter((c) => !stored.has(c.name));
+        const [{ fetchSources }, { buildLayers }] = await Promise.all([import('./sources.js'), import('./build-layers.js')]);
         let sources: Awaited<ReturnType<typeof fetchSources>>;
         try {
           sources = await fetchSources(ctx, toBuild);
@@ -220,21 +219,26 @@ export async function runBuild(prepared: Prepared, options: BuildOptions, events
       timings: Object.fromEntries(plan.components.map((c) => [c.name, seconds.get(c.name) ?? 0])),
     };
     await writeFileAtomic(layout.manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);
-    if (plan.verify)
-      verify = await step(
-        ctx,
-        'verify',
-        () => verifyStack(ctx),
-        (r) => `${r.url} answered ${r.status} from Python ${r.pythonVersion} (${r.mpm} MPM, ${r.durationMs} ms)`,
-      );
-    const pkg = withPackage
-      ? await step(
-          ctx,
-          'python-package',
-          () => preparePythonPackage(ctx),
-          (p) => `${p.record.package.distribution} ${p.record.package.version}, ${p.record.files.length} files, nothing compiled`,
-        )
-      : undefined;
+    // Verify serves from the stack; the package step completes <stack>/python, which verify never reads: side by side.
+    const [verified, pkg] = await bothSettled(
+      plan.verify
+        ? step(
+            ctx,
+            'verify',
+            () => verifyStack(ctx),
+            (r) => `${r.url} answered ${r.status} from Python ${r.pythonVersion} (${r.mpm} MPM, ${r.durationMs} ms)`,
+          )
+        : undefined,
+      withPackage
+        ? step(
+            ctx,
+            'python-package',
+            () => preparePythonPackage(ctx),
+            (p) => `${p.record.package.distribution} ${p.record.package.version}, ${p.record.files.length} files, nothing compiled`,
+          )
+        : undefined,
+    );
+    verify = verified;
     if (controller.signal.aborted) throw controller.signal.reason;
     await step(ctx, 'activate', async () => {
       const previous = await inspectPrefix(layout.prefix);
@@ -262,7 +266,7 @@ export async function runBuild(prepared: Prepared, options: BuildOptions, events
     await store.writeStack(stack);
     await store.recordUse(await realPrefix(layout.prefix), stack);
     succeeded = true;
-    await pushAfterBuild(ctx, layers, pythonIdentity(prepared.python));
+    if (options.cacheTo) await (await import('./remote-cache.js')).pushAfterBuild(ctx, layers, pythonIdentity(prepared.python));
   } catch (error) {
     // Stop components still building beside the one that failed, and let them finish failing first.
     ctx.abort(error);
@@ -292,6 +296,14 @@ export async function runBuild(prepared: Prepared, options: BuildOptions, events
     seconds: seconds.get(c.name) ?? 0,
   }));
   return { ...upToDateReport(plan), upToDate: false, layers: layerReports, totalSeconds: (Date.now() - started) / 1000, verify };
+}
+
+/** Both results once both have settled; the first one's error wins (a failed verify says more than the package). */
+async function bothSettled<A, B>(a: Promise<A> | undefined, b: Promise<B> | undefined): Promise<[A | undefined, B | undefined]> {
+  const [x, y] = await Promise.allSettled([a, b]);
+  if (x.status === 'rejected') throw x.reason;
+  if (y.status === 'rejected') throw y.reason;
+  return [x.value, y.value];
 }
 
 /** What a failed first build created (.wsgi-httpd/stacks, .wsgi-httpd, the prefix) goes again, when left empty. */

@@ -14,7 +14,11 @@ export async function verifyStack(ctx: BuildContext): Promise<VerifyResult> {
   const result = await verifyServer({
     layout: system ? await layoutFromApxs(system.apxs) : layoutFromRoot(plan.layout.root),
     modWsgi: join(plan.layout.root, 'modules', 'mod_wsgi.so'),
-    python: { executable: plan.lock.python.executable, version: plan.lock.python.version },
+    python: {
+      executable: plan.lock.python.executable,
+      version: plan.lock.python.version,
+      known: { isVirtualenv: ctx.python.isVirtualenv, purelib: ctx.python.sitePackages },
+    },
     onLog: (line) => log.write(`verify: ${line}\n`),
   });
   logHeader(log, `verify: ${result.url} -> ${result.status}: ${result.body.trim()}`);

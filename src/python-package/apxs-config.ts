@@ -1,5 +1,6 @@
 import { PrerequisiteError } from '../errors.js';
 import { run } from '../util/run.js';
+import { type PackageRecord, writePackageRecord } from './layout.js';
 
 /** The %(NAME)s / %(NAME)r names a Python %-format template uses. */
 export function templateNames(template: string): string[] {
@@ -38,25 +39,49 @@ export async function apxsQuery(apxs: string, names: string[], env: NodeJS.Proce
   return Object.fromEntries(answers.map((a) => [a.name, a.value]));
 }
 
+/** Where apxs_config's values come from: our stack's apxs (through the stable link), or the system's. */
+export interface ApxsSource {
+  apxs: string;
+  /** Paths apxs reports under `from` (the stack directory) are written as `to` (the prefix's stable link). */
+  stable?: { from: string; to: string };
+  env: NodeJS.ProcessEnv;
+}
+
+/** The names the package's template asks apxs for (the recipe's fixed values are not asked). */
+export function askedNames(record: PackageRecord): string[] {
+  return templateNames(record.apxsConfigTemplate).filter((n) => !(n in record.package.apxsConfigTemplate.values));
+}
+
+/**
+ * The answers of the stage's apxs, kept in the package record of the layer: the record is relocated with the layer,
+ * so in a stack they are its own apxs's answers, and a warm build asks no apxs (a perl run and four apr-config runs
+ * per name).
+ */
+export async function recordApxsAnswers(treeDir: string, record: PackageRecord, apxs: string, env: NodeJS.ProcessEnv): Promise<PackageRecord> {
+  const recorded: PackageRecord = { ...record, apxsAnswers: await apxsQuery(apxs, askedNames(record), env) };
+  await writePackageRecord(treeDir, recorded);
+  return recorded;
+}
+
 /**
  * The generated apxs config module: the template from the source, filled with the recipe's fixed values and the rest
- * from `apxs -q`, with paths under `stable.from` (a stack directory) written as `stable.to` (the prefix's link), so
- * the installed package keeps working across rebuilds. The output matches setup.py's (`print(template % values)`).
+ * from `apxs -q` (or, for our own stack, the answers its layer recorded), with paths under `stable.from` (a stack
+ * directory) written as `stable.to` (the prefix's link), so the installed package keeps working across rebuilds. The
+ * output matches setup.py's (`print(template % values)`).
  */
-export async function renderApxsConfig(
-  template: string,
-  fixed: Record<string, string>,
-  apxs: string,
-  stable: { from: string; to: string } | undefined,
-  env: NodeJS.ProcessEnv,
-): Promise<string> {
-  const asked = templateNames(template).filter((n) => !(n in fixed));
-  const queried = await apxsQuery(apxs, asked, env);
+export async function renderApxsConfig(record: PackageRecord, source: ApxsSource): Promise<string> {
+  const { stable } = source;
+  const asked = askedNames(record);
+  const recorded = record.apxsAnswers;
+  const queried =
+    stable && recorded && asked.every((n) => n in recorded)
+      ? Object.fromEntries(asked.map((n) => [n, recorded[n]!]))
+      : await apxsQuery(source.apxs, asked, source.env);
   const mapped = Object.fromEntries(
     Object.entries(queried).map(([name, value]) => [
       name,
       stable && (value === stable.from || value.startsWith(`${stable.from}/`)) ? stable.to + value.slice(stable.from.length) : value,
     ]),
   );
-  return `${fillTemplate(template, { ...mapped, ...fixed })}\n`;
+  return `${fillTemplate(record.apxsConfigTemplate, { ...mapped, ...record.package.apxsConfigTemplate.values })}\n`;
 }

@@ -19,7 +19,9 @@ import { BuildStepError, UsageError } from '../errors.js';
 import { pythonProgram } from '../util/package-root.js';
 import { pathExists } from '../util/fs.js';
 import { run } from '../util/run.js';
-import { renderApxsConfig } from './apxs-config.js';
+import { type ApxsSource, renderApxsConfig } from './apxs-config.js';
+
+export type { ApxsSource };
 import { type PackageRecord, packageRecordName } from './layout.js';
 import type { PythonInfo } from '../python/types.js';
 import { entryPointOf, extensionPath, moduleOfPath, type ResolvedPythonPackage } from './spec.js';
@@ -48,13 +50,6 @@ export function packagePython(info: PythonInfo): PackagePython {
   };
 }
 
-export interface ApxsSource {
-  apxs: string;
-  /** Paths apxs reports under `from` (the stack directory) are written as `to` (the prefix's stable link). */
-  stable?: { from: string; to: string };
-  env: NodeJS.ProcessEnv;
-}
-
 export const installerName = 'wsgi-toolchain';
 const scriptMarker = '# installed by wsgi-toolchain';
 
@@ -80,15 +75,9 @@ export async function completePackageTree(
   treeDir: string,
   record: PackageRecord,
   opts: { python: PackagePython; source: ApxsSource; stackRoot: string; packagePath: string },
-): Promise<void> {
+): Promise<string> {
   const pkg = record.package;
-  const config = await renderApxsConfig(
-    record.apxsConfigTemplate,
-    pkg.apxsConfigTemplate.values,
-    opts.source.apxs,
-    opts.source.stable,
-    opts.source.env,
-  );
+  const config = await renderApxsConfig(record, opts.source);
   await writeFile(join(treeDir, pkg.layout.apxsConfig), config, { mode: 0o644 });
   const extension = join(treeDir, extensionPath(pkg, opts.python));
   await rm(extension, { force: true });
@@ -103,6 +92,7 @@ export async function completePackageTree(
     `# Sourced by apachectl (mod_wsgi-express --envvars-script): the ${pkg.distribution} package of this stack.\nPYTHONPATH=${quoted}\${PYTHONPATH:+:$PYTHONPATH}\nexport PYTHONPATH\n`,
     { mode: 0o644 },
   );
+  return config;
 }
 
 /** urlsafe-base64 sha256, as wheel RECORD files write it. */
@@ -211,7 +201,7 @@ function topLevel(pkg: ResolvedPythonPackage): string[] {
 export async function installIntoVirtualenv(
   treeDir: string,
   record: PackageRecord,
-  opts: { python: PackagePython; source: ApxsSource; module: string; force: boolean },
+  opts: { python: PackagePython; apxsConfig: string; module: string; force: boolean },
 ): Promise<VirtualenvInstall> {
   const pkg = record.package;
   const { sitePackages } = opts.python;
@@ -245,14 +235,7 @@ export async function installIntoVirtualenv(
       record_.push(`${rel},${recordHash(bytes)},${bytes.length}`);
     };
     for (const rel of record.files) await add(rel, await readFile(join(treeDir, rel)));
-    const config = await renderApxsConfig(
-      record.apxsConfigTemplate,
-      pkg.apxsConfigTemplate.values,
-      opts.source.apxs,
-      opts.source.stable,
-      opts.source.env,
-    );
-    await add(pkg.layout.apxsConfig, Buffer.from(config));
+    await add(pkg.layout.apxsConfig, Buffer.from(opts.apxsConfig));
     const extension = extensionPath(pkg, opts.python);
     await mkdir(dirname(join(stage, extension)), { recursive: true });
     await symlink(opts.module, join(stage, extension));

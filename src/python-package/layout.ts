@@ -18,6 +18,8 @@ export interface PackageRecord {
   apxsConfigTemplate: string;
   /** Package files, relative to the tree root, sorted. */
   files: string[];
+  /** What the stage's apxs answered for the template's names when the layer was built (our own httpd only). */
+  apxsAnswers?: Record<string, string>;
 }
 
 /** A glob of `*`, `?` and `**` (any number of directories) as a RegExp over '/'-separated relative paths. */
@@ -95,8 +97,12 @@ export async function layOutPythonPackage(sourceDir: string, pkg: ResolvedPython
     );
   }
   const record: PackageRecord = { package: pkg, apxsConfigTemplate: template, files: files.sort() };
-  await writeFile(join(treeDir, packageRecordName), `${JSON.stringify(record, null, 2)}\n`);
+  await writePackageRecord(treeDir, record);
   return record;
+}
+
+export async function writePackageRecord(treeDir: string, record: PackageRecord): Promise<void> {
+  await writeFile(join(treeDir, packageRecordName), `${JSON.stringify(record, null, 2)}\n`);
 }
 
 export async function readPackageRecord(treeDir: string): Promise<PackageRecord> {

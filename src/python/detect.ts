@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import semver from 'semver';
+import { type FactsCache, fileStamp, keyOf, recall, remember } from '../util/remembered.js';
 import { PrerequisiteError, UsageError } from '../errors.js';
 import { pythonProgramArgs } from '../util/package-root.js';
 import { run } from '../util/run.js';
@@ -21,6 +22,8 @@ export interface DetectPythonOptions {
   /** The install prefix; when it is a virtualenv (has pyvenv.cfg) its own interpreter is used. */
   prefix?: string;
   env?: NodeJS.ProcessEnv;
+  /** Where the interpreter's answers may be kept between runs (a build passes `<store>/facts`). */
+  cache?: FactsCache;
 }
 
 /**
@@ -31,17 +34,18 @@ export interface DetectPythonOptions {
 export async function detectPython(opts: DetectPythonOptions = {}): Promise<PythonInfo> {
   const env = opts.env ?? process.env;
 
-  if (opts.python) return fromExplicit('--python', opts.python, env);
-  if (env.WSGI_HTTPD_PYTHON) return fromExplicit('WSGI_HTTPD_PYTHON', env.WSGI_HTTPD_PYTHON, env);
-  if (env.PYTHON) return fromExplicit('PYTHON', env.PYTHON, env);
+  const { cache } = opts;
+  if (opts.python) return fromExplicit('--python', opts.python, env, cache);
+  if (env.WSGI_HTTPD_PYTHON) return fromExplicit('WSGI_HTTPD_PYTHON', env.WSGI_HTTPD_PYTHON, env, cache);
+  if (env.PYTHON) return fromExplicit('PYTHON', env.PYTHON, env, cache);
 
   if (opts.prefix) {
     const prefix = path.resolve(opts.prefix);
-    if (await isFile(path.join(prefix, 'pyvenv.cfg'))) return fromVenv('prefix venv', prefix, env);
+    if (await isFile(path.join(prefix, 'pyvenv.cfg'))) return fromVenv('prefix venv', prefix, env, cache);
   }
-  if (env.VIRTUAL_ENV) return fromVenv('VIRTUAL_ENV', path.resolve(env.VIRTUAL_ENV), env);
+  if (env.VIRTUAL_ENV) return fromVenv('VIRTUAL_ENV', path.resolve(env.VIRTUAL_ENV), env, cache);
 
-  return fromPath(env);
+  return fromPath(env, cache);
 }
 
 /** Reads what the build needs from `executable` (one subprocess). Throws UsageError when it is not a usable Python. */
@@ -80,28 +84,28 @@ function usageHint(source: string, value: string): string {
   }
 }
 
-async function fromExplicit(source: PythonSource, value: string, env: NodeJS.ProcessEnv): Promise<PythonInfo> {
+async function fromExplicit(source: PythonSource, value: string, env: NodeJS.ProcessEnv, cache?: FactsCache): Promise<PythonInfo> {
   const blame: Blame = { label: `${source}=${value}`, hint: usageHint(source, value) };
   const resolved = value.includes('/') ? path.resolve(value) : await which(value, env);
   if (!resolved) throw new UsageError(`${blame.label} is not a Python interpreter: there is no command "${value}" on PATH`, blame.hint);
   await assertRunnable(resolved, blame);
-  return readInfo(resolved, source, env, blame);
+  return readInfo(resolved, source, env, blame, cache);
 }
 
-async function fromVenv(source: PythonSource, dir: string, env: NodeJS.ProcessEnv): Promise<PythonInfo> {
+async function fromVenv(source: PythonSource, dir: string, env: NodeJS.ProcessEnv, cache?: FactsCache): Promise<PythonInfo> {
   const label = source === 'VIRTUAL_ENV' ? `VIRTUAL_ENV=${dir}` : `the prefix ${dir} (a virtualenv: it has pyvenv.cfg)`;
   const blame: Blame = { label, hint: usageHint(source, dir) };
   const candidates = [path.join(dir, 'bin', 'python3'), path.join(dir, 'bin', 'python')];
   for (const candidate of candidates) {
     if (await isExecutableFile(candidate)) {
-      return readInfo(candidate, source, env, { label: `${label}: ${candidate}`, hint: blame.hint });
+      return readInfo(candidate, source, env, { label: `${label}: ${candidate}`, hint: blame.hint }, cache);
     }
   }
   const why = (await targetExists(dir)) ? `has no working bin/python3 or bin/python` : 'does not exist';
   throw new UsageError(`${label} ${why}`, blame.hint);
 }
 
-async function fromPath(env: NodeJS.ProcessEnv): Promise<PythonInfo> {
+async function fromPath(env: NodeJS.ProcessEnv, cache?: FactsCache): Promise<PythonInfo> {
   // node-gyp's finder: python3, then python, each must be >= 3.6. Give it an env without the variables we already
   // handled (PYTHON) or that would override everything (NODE_GYP_FORCE_PYTHON), so it only searches PATH.
   const finderEnv: NodeJS.ProcessEnv = { ...env };
@@ -121,10 +125,16 @@ async function fromPath(env: NodeJS.ProcessEnv): Promise<PythonInfo> {
         '/path/to/python3 or WSGI_HTTPD_PYTHON',
     );
   }
-  return readInfo(found, 'PATH', env, {
-    label: `${found} (python3 on PATH)`,
-    hint: 'choose a working Python 3 interpreter with --python (e.g. /usr/bin/python3)',
-  });
+  return readInfo(
+    found,
+    'PATH',
+    env,
+    {
+      label: `${found} (python3 on PATH)`,
+      hint: 'choose a working Python 3 interpreter with --python (e.g. /usr/bin/python3)',
+    },
+    cache,
+  );
 }
 
 interface PythonFinderInstance {
@@ -191,36 +201,8 @@ interface RawInfo {
   baseExecutable: string;
 }
 
-async function readInfo(executable: string, foundBy: string, env: NodeJS.ProcessEnv, blame: Blame): Promise<PythonInfo> {
-  let result;
-  try {
-    result = await run([executable, '-E', '-s', ...pythonProgramArgs('python-info.py')], {
-      env: { ...env, PYTHONIOENCODING: 'utf-8' },
-      signal: AbortSignal.timeout(60_000),
-    });
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not executable' : `could not be run (${code ?? String(error)})`;
-    throw new UsageError(`${blame.label} is not a Python interpreter: ${executable} ${why}`, blame.hint);
-  }
-  const line = result.stdout.split('\n').find((l) => l.startsWith(marker));
-  let raw: RawInfo | undefined;
-  if (result.code === 0 && line) {
-    try {
-      raw = JSON.parse(line.slice(marker.length)) as RawInfo;
-    } catch {
-      raw = undefined;
-    }
-  }
-  if (!raw) {
-    const said = lastLine(result.stderr) || lastLine(result.stdout);
-    const how = result.signal
-      ? `it was killed by ${result.signal}`
-      : result.code === 0
-        ? 'it ran but did not answer a Python query'
-        : `running it as Python failed (exit code ${result.code})`;
-    throw new UsageError(`${blame.label} is not a Python interpreter: ${how}${said ? `: ${said}` : ''}`, blame.hint);
-  }
+async function readInfo(executable: string, foundBy: string, env: NodeJS.ProcessEnv, blame: Blame, cache?: FactsCache): Promise<PythonInfo> {
+  const raw = await rememberedAnswer(executable, cache, () => askInterpreter(executable, env, blame));
   if (!semver.valid(raw.version) || semver.lt(raw.version, MIN_PYTHON)) {
     throw new UsageError(`${blame.label} is Python ${raw.version}; mod_wsgi needs Python ${MIN_PYTHON.replace(/\.0$/, '')} or newer`, blame.hint);
   }
@@ -262,6 +244,63 @@ async function readInfo(executable: string, foundBy: string, env: NodeJS.Process
     baseExecutable: raw.baseExecutable || realExecutable,
     homeAccess: await othersCanReach([basePrefix, prefix]),
   };
+}
+
+/**
+ * The interpreter's answer, kept in the facts cache under its binary's identity (and its venv's pyvenv.cfg), so a no-op
+ * build starts no Python. Only an interpreter run directly is kept: a wrapper (a pyenv shim) picks its Python when it
+ * runs. Header presence is looked at again every time (python3-dev may come later).
+ */
+async function rememberedAnswer(executable: string, cache: FactsCache | undefined, ask: () => Promise<RawInfo>): Promise<RawInfo> {
+  if (!cache) return ask();
+  const given = path.resolve(executable);
+  const real = await realpath(given).catch(() => undefined);
+  if (!real) return ask();
+  const key = keyOf({
+    given,
+    real,
+    binary: await fileStamp(real),
+    venv: await fileStamp(path.join(path.dirname(path.dirname(given)), 'pyvenv.cfg')),
+  });
+  const saved = await recall<RawInfo>(cache, 'python', key);
+  if (saved) return { ...saved, hasHeaders: Boolean(saved.includeDir) && (await isFile(path.join(saved.includeDir, 'Python.h'))) };
+  const raw = await ask();
+  if (raw.realExecutable === real) await remember(cache, 'python', key, raw);
+  return raw;
+}
+
+/** Runs the python-info program in the interpreter (one subprocess) and parses its answer. */
+async function askInterpreter(executable: string, env: NodeJS.ProcessEnv, blame: Blame): Promise<RawInfo> {
+  let result;
+  try {
+    result = await run([executable, '-E', '-s', ...pythonProgramArgs('python-info.py')], {
+      env: { ...env, PYTHONIOENCODING: 'utf-8' },
+      signal: AbortSignal.timeout(60_000),
+    });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not executable' : `could not be run (${code ?? String(error)})`;
+    throw new UsageError(`${blame.label} is not a Python interpreter: ${executable} ${why}`, blame.hint);
+  }
+  const line = result.stdout.split('\n').find((l) => l.startsWith(marker));
+  let raw: RawInfo | undefined;
+  if (result.code === 0 && line) {
+    try {
+      raw = JSON.parse(line.slice(marker.length)) as RawInfo;
+    } catch {
+      raw = undefined;
+    }
+  }
+  if (!raw) {
+    const said = lastLine(result.stderr) || lastLine(result.stdout);
+    const how = result.signal
+      ? `it was killed by ${result.signal}`
+      : result.code === 0
+        ? 'it ran but did not answer a Python query'
+        : `running it as Python failed (exit code ${result.code})`;
+    throw new UsageError(`${blame.label} is not a Python interpreter: ${how}${said ? `: ${said}` : ''}`, blame.hint);
+  }
+  return raw;
 }
 
 /**

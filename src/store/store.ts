@@ -18,7 +18,7 @@ import { lutimes, mkdtemp, readdir, readFile, rename, rm, writeFile, stat } from
 import { join, resolve } from 'node:path';
 import { realpath } from 'node:fs/promises';
 import { defaultCacheDir } from '../fetch/cache.js';
-import { ensureOwnDir, ownDirPresent } from '../util/fs.js';
+import { ensureOwnDir, ownDirPresent, writeAtomic } from '../util/fs.js';
 import { processAlive } from '../util/process.js';
 import type { RunsOn } from './keys.js';
 import type { ManifestEntry } from './manifest.js';
@@ -206,16 +206,7 @@ export class Store {
 }
 
 /** Writes through a temp file created exclusively beside the target, then renames it into place. */
-export async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  await writeFile(tmp, text, { flag: 'wx' });
-  try {
-    await rename(tmp, path);
-  } catch (error) {
-    await rm(tmp, { force: true });
-    throw error;
-  }
-}
+export { writeAtomic };
 
 /** The store root (--cache-dir, WSGI_HTTPD_CACHE_DIR, ~/.cache/wsgi-httpd), symlinks resolved once: the user may keep
  * ~/.cache on another disk through a link. */

@@ -9,7 +9,6 @@
 import type { BuildEvents } from '../pipeline/events.js';
 import { type Clock, realClock } from './clock.js';
 import { plainView, type View } from './plain-view.js';
-import { terminalView } from './terminal-view.js';
 
 export { stepTitles } from './board.js';
 
@@ -41,7 +40,8 @@ export interface RenderOptions {
 /** Below this many terminal rows the list would not fit (components, steps, the cursor line): plain lines instead. */
 const minRows = 14;
 
-export function renderBuild(events: BuildEvents, mode: ViewMode, opts: RenderOptions = {}): BuildView {
+/** The view for `mode`; the terminal view's task list (listr2) is loaded only when it draws. */
+export async function renderBuild(events: BuildEvents, mode: ViewMode, opts: RenderOptions = {}): Promise<BuildView> {
   if (mode === 'silent') return { close: async () => undefined };
   const clock = opts.clock ?? realClock;
   const env = opts.env ?? process.env;
@@ -54,6 +54,7 @@ export function renderBuild(events: BuildEvents, mode: ViewMode, opts: RenderOpt
       heartbeatMs: opts.heartbeatMs ?? 30_000,
       clock,
     });
+  const { terminalView } = await import('./terminal-view.js');
   return terminalView(events, {
     write: (text) => terminal.write(text),
     // A pseudo-terminal nobody sized (script, some CI runners) reports 0 columns: then $COLUMNS, then 80.

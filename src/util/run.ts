@@ -60,7 +60,11 @@ export function run(argv: readonly string[], options: RunOptions = {}): Promise<
     };
     child.stdout!.on('data', onData('out'));
     child.stderr!.on('data', onData('err'));
-    if (options.input !== undefined) child.stdin!.end(options.input);
+    if (options.input !== undefined) {
+      // A child may exit without reading its input (EPIPE): its exit status says what happened, not the pipe.
+      child.stdin!.on('error', () => undefined);
+      child.stdin!.end(options.input);
+    }
     const kill = () => killGroup(child.pid);
     options.signal?.addEventListener('abort', kill, { once: true });
     activeChildren.add(child.pid!);

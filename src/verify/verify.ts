@@ -16,8 +16,10 @@ export interface VerifyOptions {
   layout: ApacheLayout;
   /** Path of the mod_wsgi.so to load. */
   modWsgi: string;
-  /** The Python mod_wsgi was built for; `version` is what that interpreter reports ("3.11.2"). */
-  python: { executable: string; version: string };
+  /** The Python mod_wsgi was built for; `version` is what that interpreter reports ("3.11.2"). `known`: what the caller
+   * already asked it (a build has): httpd then starts without waiting for the probe of the interpreter, which only
+   * explains a failure (it stops the wait as soon as it fails). */
+  python: { executable: string; version: string; known?: { isVirtualenv: boolean; purelib: string } };
   /** Parent of the fresh temporary directory (default: os.tmpdir()). It must be searchable by the server user. */
   workDir?: string;
   /** Budget for starting httpd and getting a 200 (default 30 s). Stopping has its own bounded budget. */
@@ -63,7 +65,7 @@ export class ServerVerifyError extends VerifyError {
 const tailLines = 20;
 const stopGraceMs = 5_000;
 const killWaitMs = 5_000;
-const pollIntervalMs = 150;
+const pollIntervalMs = 50;
 const maxPortAttempts = 3;
 /** sun_path is 108 bytes; mod_wsgi appends ".<pid>.<generation>.<id>.sock". */
 const maxSocketPrefix = 80;
@@ -442,15 +444,9 @@ export async function verifyServer(opts: VerifyOptions): Promise<VerifyResult> {
     throw new VerifyError(`mod_wsgi module not found: ${modWsgi}`, 'build mod_wsgi first (or pass the path of an existing mod_wsgi.so)');
   }
 
-  const probe = await probeHttpd(layout.httpd);
-  if (probe.compiledIn.length === 0) {
-    throw new VerifyError(`${layout.httpd} -l did not list its compiled-in modules`, `run "${layout.httpd} -l" to see why it fails`);
-  }
-  if (!probe.compiledIn.includes('mod_so.c')) {
-    throw new VerifyError(`${layout.httpd} was built without mod_so and cannot load mod_wsgi`, 'rebuild httpd with --enable-so');
-  }
+  // httpd says what it has while the temporary directory is made and the Python is probed.
+  const probing = probeHttpd(layout.httpd);
   const isRoot = process.getuid?.() === 0;
-  const modules = chooseModules(layout, probe.compiledIn, modWsgi, isRoot, opts.mpm);
   const account = isRoot ? unprivilegedAccount(opts.runAs) : undefined;
 
   const parent = resolve(opts.workDir ?? tmpdir());
@@ -466,6 +462,7 @@ export async function verifyServer(opts: VerifyOptions): Promise<VerifyResult> {
   let server: Server | undefined;
   let failure: { message: string; hint: string } | undefined;
   let success: Omit<VerifyResult, 'durationMs' | 'errorLogTail' | 'configFile'> | undefined;
+  let pythonProbing: Promise<PythonProbe> | undefined;
 
   try {
     await chmod(dir, 0o755);
@@ -474,8 +471,21 @@ export async function verifyServer(opts: VerifyOptions): Promise<VerifyResult> {
     }
     const appPath = join(dir, 'app.wsgi');
     await writeFile(appPath, opts.appSource ?? (await readFile(pythonProgram('verify-app.py'), 'utf8')), { mode: 0o644 });
-    const python = await probePython(opts.python.executable, appPath, account);
-    log(`python ${opts.python.executable} reports ${python.version}${python.isVirtualenv ? ' (virtualenv)' : ''}`);
+    pythonProbing = probePython(opts.python.executable, appPath, account);
+    pythonProbing.catch(() => undefined); // awaited below, after httpd's own checks
+    const probe = await probing;
+    if (probe.compiledIn.length === 0) {
+      throw new VerifyError(`${layout.httpd} -l did not list its compiled-in modules`, `run "${layout.httpd} -l" to see why it fails`);
+    }
+    if (!probe.compiledIn.includes('mod_so.c')) {
+      throw new VerifyError(`${layout.httpd} was built without mod_so and cannot load mod_wsgi`, 'rebuild httpd with --enable-so');
+    }
+    const modules = chooseModules(layout, probe.compiledIn, modWsgi, isRoot, opts.mpm);
+    const { known } = opts.python;
+    const python = known ? { version: opts.python.version, ...known } : await pythonProbing;
+    if (!known) log(`python ${opts.python.executable} reports ${python.version}${python.isVirtualenv ? ' (virtualenv)' : ''}`);
+    // With the interpreter known, a failing probe (say, a Python the server account cannot read) ends the wait at once.
+    const probeFailure = known ? pythonProbing.then(() => new Promise<never>(() => undefined)) : undefined;
 
     for (let attempt = 1; attempt <= maxPortAttempts; attempt++) {
       const port = await freePort();
@@ -497,7 +507,8 @@ export async function verifyServer(opts: VerifyOptions): Promise<VerifyResult> {
       );
       log(`starting ${layout.httpd} -f ${conf} -DFOREGROUND (${modules.mpm} MPM, port ${port})`);
       server = startHttpd(layout.httpd, conf, dir, stderrLog);
-      const outcome = await waitForApp(server, url, started + timeoutMs, log);
+      const waiting = waitForApp(server, url, started + timeoutMs, log);
+      const outcome = probeFailure ? await Promise.race([waiting, probeFailure]) : await waiting;
 
       if (outcome.kind === 'ok') {
         const fields = parseAppBody(outcome.body);
@@ -573,7 +584,7 @@ export async function verifyServer(opts: VerifyOptions): Promise<VerifyResult> {
     throw error;
   }
 
-  const survivors = server ? await stopHttpd(server, conf, log) : [];
+  const [survivors] = await Promise.all([server ? stopHttpd(server, conf, log) : [], pythonProbing?.catch(() => undefined)]);
   if (server) log(`httpd stopped`);
   const logTail = await tail(errorLog);
   const stderrTail = await tail(stderrLog, 10);

@@ -100,7 +100,7 @@ test.serial('plain: a heartbeat line about the slow configure while it runs, thr
   const prepared = await prepareBuild(options);
   const events = new BuildEvents();
   const lines: string[] = [];
-  const view = renderBuild(events, 'plain', { heartbeatMs: 1000, write: (line) => lines.push(line) });
+  const view = await renderBuild(events, 'plain', { heartbeatMs: 1000, write: (line) => lines.push(line) });
   try {
     await runBuild(prepared, options, events);
   } finally {

@@ -40,6 +40,9 @@ test.serial('plain prefix: a launcher runs the package laid out in the stack; mo
   const config = await readFile(join(prefix, 'httpd', 'python', 'mod_wsgi', 'express', 'apxs_config.py'), 'utf8');
   t.regex(config, new RegExp(`BINDIR = '${join(prefix, 'httpd', 'bin').replaceAll('/', '\\/')}'`), 'the stable link, not the stack directory');
   t.regex(config, /^WITH_HTTPD_PACKAGE = False$/m);
+  // apxs was asked once, when the layer was built; the answers were relocated with the layer to this stack.
+  const record = JSON.parse(await readFile(join(prefix, 'httpd', 'python', '.wsgi-toolchain-package.json'), 'utf8'));
+  t.is(record.apxsAnswers.BINDIR, join(realpathSync(join(prefix, 'httpd')), 'bin'));
   const envvars = await readFile(join(prefix, 'httpd', 'python', 'wsgi-toolchain-envvars'), 'utf8');
   t.true(envvars.includes(`PYTHONPATH='${join(prefix, 'httpd', 'python')}'`));
 });

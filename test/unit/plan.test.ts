@@ -82,6 +82,19 @@ test('the plan builds in a placeholder, installs under one stack directory and a
 const keysOf = (lock: Lock, opts: Partial<PlanOptions> = {}) =>
   Object.fromEntries([...layerKeys(lock, { ...options, ...opts })].map(([n, k]) => [n, k.key]));
 
+test('the configure shell (dash where there is one) is in every layer key and in each component\'s environment', (t) => {
+  const withDash = { ...options, machine: { ...machine, shell: '/bin/dash' } };
+  const plain = keysOf(lockFor(pinned));
+  const dash = keysOf(lockFor(pinned), withDash);
+  t.deepEqual(
+    Object.keys(plain).filter((n) => plain[n] === dash[n]),
+    [],
+    'libtool and config_vars.mk name the shell: no layer is shared',
+  );
+  for (const c of makePlan(lockFor(pinned), withDash).components) t.is(c.env.CONFIG_SHELL, '/bin/dash', c.name);
+  for (const c of makePlan(lockFor(pinned), options).components) t.false('CONFIG_SHELL' in c.env, c.name);
+});
+
 test('layer keys: each holds its own inputs and the keys it is built against; only mod_wsgi holds the Python', (t) => {
   const base = keysOf(lockFor(pinned));
   t.deepEqual(keysOf(lockFor(pinned)), base, 'the same inputs give the same keys');

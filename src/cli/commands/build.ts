@@ -1,4 +1,3 @@
-import { formatDoctor } from '../../doctor/doctor.js';
 import { ExitCode } from '../../errors.js';
 import { formatPlan } from '../../pipeline/plan.js';
 import { prepareBuild, prerequisiteFailure } from '../../pipeline/prepare.js';
@@ -64,7 +63,7 @@ export const buildCommand = defineCommand({
   ],
   async run({ values, components }) {
     const options = buildOptionsFrom(values, components, process.env);
-    const prepared = await prepareBuild(options);
+    const prepared = await prepareBuild(options, { planOnly: Boolean(values['dry-run']) });
     const { plan } = prepared;
     if (values['dry-run']) {
       if (values.json)
@@ -73,7 +72,8 @@ export const buildCommand = defineCommand({
         out(formatPlan(plan, prepared.stored));
         if (prepared.upToDate) out('\n(up to date: a real build would do nothing)');
         if (prepared.untested.length) out(`\n${untestedNote(prepared.untested)}`);
-        if (prepared.blockers.length) out(`\nThe build would stop here:\n${formatDoctor(prepared.blockers)}`);
+        if (prepared.blockers.length)
+          out(`\nThe build would stop here:\n${(await import('../../doctor/doctor.js')).formatDoctor(prepared.blockers)}`);
       }
       // The exit code the build would stop with, so a script can check a plan before it runs it.
       return prepared.upToDate ? ExitCode.ok : (prerequisiteFailure(prepared.blockers)?.exitCode ?? ExitCode.ok);
@@ -81,7 +81,7 @@ export const buildCommand = defineCommand({
     const blocked = prepared.upToDate ? undefined : prerequisiteFailure(prepared.blockers);
     if (blocked) {
       if (!blocked.exitCode || blocked.exitCode === ExitCode.prerequisite)
-        process.stderr.write(`${formatDoctor(prepared.checks.filter((c) => c.status !== 'ok'))}\n`);
+        process.stderr.write(`${(await import('../../doctor/doctor.js')).formatDoctor(prepared.checks.filter((c) => c.status !== 'ok'))}\n`);
       throw blocked;
     }
     let report: BuildReport;
@@ -96,7 +96,7 @@ export const buildCommand = defineCommand({
         import('../../ui/build-view.js'),
       ]);
       const events = new BuildEvents();
-      const view = renderBuild(events, viewMode(options), { verbose: options.verbose });
+      const view = await renderBuild(events, viewMode(options), { verbose: options.verbose });
       try {
         report = await runBuild(prepared, options, events);
       } finally {

@@ -1,7 +1,7 @@
 import { ExitCode } from '../../errors.js';
 import { defineCommand, staticOptions } from '../command.js';
 import { loadComponentFlags } from '../component-flags.js';
-import { bashCompletion, type CompletionCommand, zshCompletion } from '../completion.js';
+import type { CompletionCommand } from '../completion.js';
 import { out } from '../output.js';
 
 export const completionCommand = defineCommand({
@@ -23,6 +23,7 @@ export const completionCommand = defineCommand({
       const flags = command.componentVersions ? (await loadComponentFlags([], staticOptions(command), process.env, command.name)).flags : [];
       described.push({ command, flags });
     }
+    const { bashCompletion, zshCompletion } = await import('../completion.js');
     out(positionals[0] === 'zsh' ? zshCompletion(described) : bashCompletion(described));
     return ExitCode.ok;
   },

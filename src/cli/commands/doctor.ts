@@ -1,4 +1,3 @@
-import { formatDoctor, runDoctor } from '../../doctor/doctor.js';
 import { ExitCode } from '../../errors.js';
 import { detectPython } from '../../python/detect.js';
 import { defaultPrefix } from '../build-options.js';
@@ -30,6 +29,7 @@ export const doctorCommand = defineCommand({
     } catch (error) {
       python = error as Error;
     }
+    const { formatDoctor, runDoctor } = await import('../../doctor/doctor.js');
     const result = await runDoctor({
       python,
       prefix,

@@ -1,5 +1,5 @@
 import { ExitCode, UsageError } from '../../errors.js';
-import { describePrefix, type PrefixInfo } from '../../install/info.js';
+import type { PrefixInfo } from '../../install/info.js';
 import { defaultPrefix } from '../build-options.js';
 import { defineCommand, optionGroup } from '../command.js';
 import { jsonOption, prefixOption } from '../options.js';
@@ -56,6 +56,7 @@ export const infoCommand = defineCommand({
   async run({ values }) {
     const prefix = values.prefix ?? defaultPrefix(process.env);
     if (!prefix) throw new UsageError('no --prefix given', 'pass --prefix DIR of a wsgi-toolchain build, or set WSGI_HTTPD_PREFIX');
+    const { describePrefix } = await import('../../install/info.js');
     const info = await describePrefix(prefix);
     out(values.json ? JSON.stringify(info, null, 2) : formatInfo(info));
     return ExitCode.ok;

@@ -42,7 +42,7 @@ export const lockCommand = defineCommand({
   ],
   async run({ values, components }) {
     const options = buildOptionsFrom(values, components, process.env, false);
-    const prepared = await prepareBuild(options);
+    const prepared = await prepareBuild(options, { planOnly: true });
     const text = serializeLock(prepared.plan.lock);
     if (values.output) {
       await writeFile(values.output, text);

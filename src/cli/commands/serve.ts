@@ -1,6 +1,5 @@
 import { resolve } from 'node:path';
 import { ExitCode, UsageError } from '../../errors.js';
-import { parseServeArgv, serve } from '../../serve/serve.js';
 import { defaultPrefix } from '../build-options.js';
 import { defineCommand, optionGroup } from '../command.js';
 import { prefixOption, pythonOption } from '../options.js';
@@ -43,6 +42,8 @@ export const serveCommand = defineCommand({
     'wsgi-toolchain serve --prefix ./venv mysite.wsgi --application-type module',
   ],
   async run({ values, rest }) {
+    // Each command loads its implementation when it runs: a build never pays for serve's or verify's modules.
+    const { parseServeArgv, serve } = await import('../../serve/serve.js');
     const args = parseServeArgv(rest);
     if (args.help) {
       const { commandHelp } = await import('../help.js');

@@ -1,5 +1,5 @@
 import { ExitCode, UsageError } from '../../errors.js';
-import { type UninstallResult, uninstallPrefix } from '../../install/uninstall.js';
+import type { UninstallResult } from '../../install/uninstall.js';
 import { defaultPrefix, wholeNumber } from '../build-options.js';
 import { defineCommand, optionGroup } from '../command.js';
 import { cacheDirOption, dryRunOption, jsonOption, prefixOption, waitOption } from '../options.js';
@@ -35,6 +35,7 @@ export const uninstallCommand = defineCommand({
   async run({ values }) {
     const prefix = values.prefix ?? defaultPrefix(process.env);
     if (!prefix) throw new UsageError('no --prefix given', 'pass --prefix DIR of a wsgi-toolchain build, or set WSGI_HTTPD_PREFIX');
+    const { uninstallPrefix } = await import('../../install/uninstall.js');
     const result = await uninstallPrefix(prefix, {
       cacheDir: values['cache-dir'],
       waitSeconds: wholeNumber(values.wait, '--wait') ?? 0,

@@ -1,6 +1,5 @@
 import { resolve as resolvePath } from 'node:path';
 import { ExitCode, UsageError } from '../../errors.js';
-import { verifyPrefix } from '../../verify/prefix.js';
 import { defaultPrefix } from '../build-options.js';
 import { defineCommand, optionGroup } from '../command.js';
 import { jsonOption, prefixOption, pythonOption } from '../options.js';
@@ -28,6 +27,7 @@ export const verifyCommand = defineCommand({
   async run({ values }) {
     const prefix = values.prefix ?? defaultPrefix(process.env);
     if (!prefix && !values.apxs) throw new UsageError('no --prefix given', 'pass --prefix DIR of a wsgi-toolchain build');
+    const { verifyPrefix } = await import('../../verify/prefix.js');
     const result = await verifyPrefix({ prefix: prefix ? resolvePath(prefix) : undefined, apxs: values.apxs, python: values.python });
     if (values.json) json(result);
     else

@@ -56,11 +56,11 @@ const apr = (phase: Extract<BuildEvent, { type: 'component' }>['phase'], extra: 
 const pcre2 = (phase: Extract<BuildEvent, { type: 'component' }>['phase'], extra: Partial<Extract<BuildEvent, { type: 'component' }>> = {}) =>
   ({ type: 'component', name: 'pcre2', version: '10.46', phase, ...extra }) as BuildEvent;
 
-function plain(opts: { heartbeatMs?: number; verbose?: boolean } = {}) {
+async function plain(opts: { heartbeatMs?: number; verbose?: boolean } = {}) {
   const clock = new FakeClock();
   const events = new BuildEvents();
   const lines: { at: number; text: string }[] = [];
-  const view = renderBuild(events, 'plain', {
+  const view = await renderBuild(events, 'plain', {
     clock,
     heartbeatMs: opts.heartbeatMs ?? 30_000,
     verbose: opts.verbose,
@@ -70,7 +70,7 @@ function plain(opts: { heartbeatMs?: number; verbose?: boolean } = {}) {
 }
 
 test('plain: a long configure gets a "still working" line every heartbeatMs, with its elapsed time and the last build time', async (t) => {
-  const p = plain();
+  const p = await plain();
   p.events.send(plan);
   p.events.send(apr('configure', { estimateSeconds: 100 }));
   p.clock.advance(95_000);
@@ -92,7 +92,7 @@ test('plain: a long configure gets a "still working" line every heartbeatMs, wit
 });
 
 test('plain: each busy component and step is never left unmentioned for longer than heartbeatMs', async (t) => {
-  const p = plain({ heartbeatMs: 10_000 });
+  const p = await plain({ heartbeatMs: 10_000 });
   p.events.send(plan);
   p.events.send(pcre2('compile'));
   p.clock.advance(4_000);
@@ -120,7 +120,7 @@ test('plain: each busy component and step is never left unmentioned for longer t
 });
 
 test('plain: --verbose streams the compiler output, prefixed with the component', async (t) => {
-  const p = plain({ verbose: true });
+  const p = await plain({ verbose: true });
   p.events.send(plan);
   p.events.send(apr('configure'));
   p.events.send({ type: 'output', name: 'apr', line: 'checking for gcc... gcc' });
@@ -129,7 +129,7 @@ test('plain: --verbose streams the compiler output, prefixed with the component'
 });
 
 test('plain: components stopped because another failed are cancelled, naming it; none of them failed', async (t) => {
-  const p = plain();
+  const p = await plain();
   p.events.send(plan);
   p.events.send(pcre2('configure'));
   p.events.send(apr('failed', { detail: 'apr 1.7.5: configure failed (./configure exited with 77)' }));
@@ -142,13 +142,13 @@ test('plain: components stopped because another failed are cancelled, naming it;
   ]);
 });
 
-function terminal(columns = 80, opts: { rows?: number; env?: NodeJS.ProcessEnv } = {}) {
+async function terminal(columns = 80, opts: { rows?: number; env?: NodeJS.ProcessEnv } = {}) {
   const clock = new FakeClock();
   const events = new BuildEvents();
   const writes: string[] = [];
   const lines: string[] = [];
   const screen = new Screen(columns || 120);
-  const view = renderBuild(events, 'tty', {
+  const view = await renderBuild(events, 'tty', {
     clock,
     write: (line) => lines.push(line),
     refreshMs: 2000,
@@ -159,7 +159,7 @@ function terminal(columns = 80, opts: { rows?: number; env?: NodeJS.ProcessEnv }
 }
 
 test('terminal: one line per component and planned step, each rewritten in place; the final screen shows every final state', async (t) => {
-  const v = terminal();
+  const v = await terminal();
   v.events.send({ ...plan, steps: ['assemble', 'activate'] } as BuildEvent);
   t.deepEqual(v.screen.text(), [
     '· pcre2 10.46: queued',
@@ -188,7 +188,7 @@ test('terminal: one line per component and planned step, each rewritten in place
 });
 
 test('terminal: a change writes only its own line; an unchanged refresh writes nothing', async (t) => {
-  const v = terminal();
+  const v = await terminal();
   v.events.send(plan);
   v.events.send(apr('configure'));
   const before = v.writes.length;
@@ -210,7 +210,7 @@ test('terminal: a change writes only its own line; an unchanged refresh writes n
 });
 
 test('terminal: lines are cut to the width (no wrap breaks the list); notes go above it', async (t) => {
-  const v = terminal(40);
+  const v = await terminal(40);
   v.events.send({ type: 'note', text: 'before the plan' });
   v.events.send(plan);
   v.events.send(apr('queued', { detail: 'apr-1.7.5.tar.bz2 from sources:/a/very/long/path/that/goes/on, sha256 ok' }));
@@ -223,7 +223,7 @@ test('terminal: lines are cut to the width (no wrap breaks the list); notes go a
 });
 
 test('terminal: a pty nobody sized (0 columns) takes $COLUMNS; a terminal too short for the list gets plain lines', async (t) => {
-  const v = terminal(0, { env: { COLUMNS: '30' } });
+  const v = await terminal(0, { env: { COLUMNS: '30' } });
   v.events.send(plan);
   v.events.send(apr('queued', { detail: 'x'.repeat(100) }));
   await v.view.close();
@@ -232,7 +232,7 @@ test('terminal: a pty nobody sized (0 columns) takes $COLUMNS; a terminal too sh
     v.screen.text().join('\n'),
   );
 
-  const short = terminal(80, { rows: 8 });
+  const short = await terminal(80, { rows: 8 });
   short.events.send(plan);
   short.events.send(apr('configure'));
   await short.view.close();
