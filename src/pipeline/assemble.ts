@@ -14,13 +14,18 @@ export function layerName(layer: StoredLayer): string {
   return `layer ${layer.record.component} ${layer.record.version} (${layer.record.key.slice(0, 12)}) in ${layer.dir}`;
 }
 
+/** Whether a layer path is one of `dirs` or below one (the recipe's `docs`). */
+export function under(dirs: string[]): (rel: string) => boolean {
+  return (rel) => dirs.some((d) => rel === d || rel.startsWith(`${d}/`));
+}
+
 export async function assembleStack(ctx: BuildContext, layers: StoredLayer[], root: string): Promise<RelocateStats> {
   const total: RelocateStats = { files: 0, textFiles: 0, binaryFiles: 0, runpaths: 0, bytes: 0 };
   await rm(root, { recursive: true, force: true });
   await mkdir(root, { recursive: true });
   for (const layer of layers) {
     const docs = ctx.options.withManual ? [] : (ctx.plan.lock.components.find((c) => c.name === layer.record.component)?.docs ?? []);
-    const skip = (rel: string) => docs.some((d) => rel === d || rel.startsWith(`${d}/`));
+    const skip = under(docs);
     let stats: RelocateStats;
     try {
       stats = await relocateTree(layer.tree, layer.record.placeholder, root, { entries: layer.record.files, layer: layerName(layer), skip });

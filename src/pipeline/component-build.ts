@@ -12,6 +12,7 @@ import { layOutPythonPackage } from '../python-package/layout.js';
 import type { StoredLayer } from '../store/store.js';
 import { relocateTree } from '../install/relocate.js';
 import { unpackArchive } from '../unpack/unpack.js';
+import { under } from './assemble.js';
 import { changedEntries, snapshotStage, type StageTurn, storeLayer } from './capture.js';
 import type { BuildContext } from './context.js';
 import type { ComponentPhase } from './events.js';
@@ -142,9 +143,12 @@ export async function buildComponent(b: ComponentBuild): Promise<StoredLayer> {
 /** A stored layer copied into the stage (relocated to its path, checked file by file) for what is built against it. */
 export async function materialize(ctx: BuildContext, layer: StoredLayer, stage: string, turn: StageTurn): Promise<void> {
   await turn.run(async () => {
+    // Documentation (the httpd manual: a third of httpd's layer) is never built against: not copied.
+    const docs = ctx.plan.lock.components.find((c) => c.name === layer.record.component)?.docs ?? [];
     const stats = await relocateTree(layer.tree, layer.record.placeholder, stage, {
       entries: layer.record.files,
       layer: `layer ${layer.record.component} ${layer.record.version} (${layer.record.key.slice(0, 12)})`,
+      skip: under(docs),
     });
     ctx.log.write(
       `stage: ${layer.record.component} ${layer.record.version} from the store (${stats.files} files) for the components built against it\n`,

@@ -82,7 +82,7 @@ test('the plan builds in a placeholder, installs under one stack directory and a
 const keysOf = (lock: Lock, opts: Partial<PlanOptions> = {}) =>
   Object.fromEntries([...layerKeys(lock, { ...options, ...opts })].map(([n, k]) => [n, k.key]));
 
-test('the configure shell (dash where there is one) is in every layer key and in each component\'s environment', (t) => {
+test("the configure shell (dash where there is one) is in every layer key and in each component's environment", (t) => {
   const withDash = { ...options, machine: { ...machine, shell: '/bin/dash' } };
   const plain = keysOf(lockFor(pinned));
   const dash = keysOf(lockFor(pinned), withDash);
