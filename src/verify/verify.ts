@@ -17,8 +17,8 @@ export interface VerifyOptions {
   /** Path of the mod_wsgi.so to load. */
   modWsgi: string;
   /** The Python mod_wsgi was built for; `version` is what that interpreter reports ("3.11.2"). `known`: what the caller
-   * already asked it (a build has): httpd then starts without waiting for the probe of the interpreter, which only
-   * explains a failure (it stops the wait as soon as it fails). */
+   * already asked it (a build has, and has checked the server account can read it): httpd then starts at once, and
+   * the interpreter is probed only to explain a failure. */
   python: { executable: string; version: string; known?: { isVirtualenv: boolean; purelib: string } };
   /** Parent of the fresh temporary directory (default: os.tmpdir()). It must be searchable by the server user. */
   workDir?: string;
@@ -471,8 +471,9 @@ export async function verifyServer(opts: VerifyOptions): Promise<VerifyResult> {
     }
     const appPath = join(dir, 'app.wsgi');
     await writeFile(appPath, opts.appSource ?? (await readFile(pythonProgram('verify-app.py'), 'utf8')), { mode: 0o644 });
-    pythonProbing = probePython(opts.python.executable, appPath, account);
-    pythonProbing.catch(() => undefined); // awaited below, after httpd's own checks
+    const { known } = opts.python;
+    pythonProbing = known ? undefined : probePython(opts.python.executable, appPath, account);
+    pythonProbing?.catch(() => undefined); // awaited below, after httpd's own checks
     const probe = await probing;
     if (probe.compiledIn.length === 0) {
       throw new VerifyError(`${layout.httpd} -l did not list its compiled-in modules`, `run "${layout.httpd} -l" to see why it fails`);
@@ -481,11 +482,8 @@ export async function verifyServer(opts: VerifyOptions): Promise<VerifyResult> {
       throw new VerifyError(`${layout.httpd} was built without mod_so and cannot load mod_wsgi`, 'rebuild httpd with --enable-so');
     }
     const modules = chooseModules(layout, probe.compiledIn, modWsgi, isRoot, opts.mpm);
-    const { known } = opts.python;
-    const python = known ? { version: opts.python.version, ...known } : await pythonProbing;
+    const python = known ? { version: opts.python.version, ...known } : await pythonProbing!;
     if (!known) log(`python ${opts.python.executable} reports ${python.version}${python.isVirtualenv ? ' (virtualenv)' : ''}`);
-    // With the interpreter known, a failing probe (say, a Python the server account cannot read) ends the wait at once.
-    const probeFailure = known ? pythonProbing.then(() => new Promise<never>(() => undefined)) : undefined;
 
     for (let attempt = 1; attempt <= maxPortAttempts; attempt++) {
       const port = await freePort();
@@ -507,8 +505,7 @@ export async function verifyServer(opts: VerifyOptions): Promise<VerifyResult> {
       );
       log(`starting ${layout.httpd} -f ${conf} -DFOREGROUND (${modules.mpm} MPM, port ${port})`);
       server = startHttpd(layout.httpd, conf, dir, stderrLog);
-      const waiting = waitForApp(server, url, started + timeoutMs, log);
-      const outcome = probeFailure ? await Promise.race([waiting, probeFailure]) : await waiting;
+      const outcome = await waitForApp(server, url, started + timeoutMs, log);
 
       if (outcome.kind === 'ok') {
         const fields = parseAppBody(outcome.body);
@@ -577,6 +574,14 @@ export async function verifyServer(opts: VerifyOptions): Promise<VerifyResult> {
       }
       failure = { message: `httpd exited during startup (${why})`, hint: startupHint(output) };
       break;
+    }
+    // Not probed before (the caller knew the interpreter): a Python that cannot run here explains the failure best.
+    if (failure && known) {
+      const reason = await probePython(opts.python.executable, appPath, account).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      if (reason instanceof VerifyError) failure = { message: reason.message, hint: reason.hint };
     }
   } catch (error) {
     if (server) await stopHttpd(server, conf, log).catch(() => []);
