@@ -8,6 +8,7 @@
  */
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { which } from '../python/which.js';
 import { type FactsCache, fileStamp, keyOf, recall, remember } from '../util/remembered.js';
 import { run } from '../util/run.js';
 
@@ -101,8 +102,17 @@ function sameStamps(a: Record<string, number | null>, b: Record<string, number |
   return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
 }
 
-/** The compiler command, its binary (an upgrade replaces it) and the flags that move it. */
+/**
+ * The compiler command, the binary of each of its words that is a program (an upgrade replaces it; with a launcher,
+ * "ccache gcc", that is gcc's too) and the flags that move it.
+ */
 async function rememberKey(command: string[], env: NodeJS.ProcessEnv): Promise<string> {
-  const binary = await realpath(command[0]!);
-  return keyOf({ command, binary, stamp: await fileStamp(binary), env: inputs.map((k) => env[k] ?? null) });
+  const binaries = await Promise.all(
+    command.map(async (word) => {
+      const found = word.startsWith('-') ? undefined : await which(word, env);
+      const binary = found ? await realpath(found) : undefined;
+      return binary ? { binary, stamp: await fileStamp(binary) } : null;
+    }),
+  );
+  return keyOf({ command, binaries, env: inputs.map((k) => env[k] ?? null) });
 }

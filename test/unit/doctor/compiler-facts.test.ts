@@ -80,3 +80,19 @@ test('a read-only cache (a dry run, lock) reads what is kept but writes nothing'
   await compilerFacts([f.cc], env, { ...f.cache, readOnly: true });
   t.is(await f.runs(), kept, 'what a build kept is read');
 });
+
+test('with a launcher (CC="launcher cc"), the compiler behind it is part of what is remembered', async (t) => {
+  const f = await fakeCompiler();
+  const launcher = join(f.dir, 'launcher');
+  await writeFile(launcher, '#!/bin/sh\nexec "$@"\n');
+  await chmod(launcher, 0o755);
+  const env = { PATH: process.env.PATH };
+  await compilerFacts([launcher, f.cc], env, f.cache);
+  const probes = await f.runs();
+  await compilerFacts([launcher, f.cc], env, f.cache);
+  t.is(await f.runs(), probes, 'kept');
+  // The compiler is upgraded (a new binary in its place); the launcher is not.
+  await writeFile(f.cc, `${await readFile(f.cc, 'utf8')}\n# upgraded\n`);
+  await compilerFacts([launcher, f.cc], env, f.cache);
+  t.true((await f.runs()) > probes, 'probed again');
+});
