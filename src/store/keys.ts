@@ -7,7 +7,7 @@
  * shares all but mod_wsgi's.
  */
 import { createHash } from 'node:crypto';
-import { accessSync, constants, realpathSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, readSync, realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { PythonInfo } from '../python/types.js';
 import type { LockedComponent } from '../resolve/lock.js';
@@ -83,17 +83,42 @@ export function configureShell(env: NodeJS.ProcessEnv): string | undefined {
 
 /** The glibc version this process runs with ("2.36"), or undefined on another libc. */
 export function hostGlibc(): string | undefined {
-  // A diagnostic report is the one place Node names the glibc it runs with; it takes ~10 ms to make, so once.
-  glibcRuntime ??= {
-    version: (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime,
-  };
+  // A diagnostic report is the one place Node names the glibc it runs with; it takes 10-30 ms to make, so once, and
+  // without its network part.
+  if (!glibcRuntime) {
+    if (process.report) (process.report as { excludeNetwork?: boolean }).excludeNetwork = true;
+    glibcRuntime = {
+      version: (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime,
+    };
+  }
   return glibcRuntime.version;
 }
 
 let glibcRuntime: { version: string | undefined } | undefined;
 
+/**
+ * The libc family (part of every layer key). On Linux it is read from the program interpreter node runs with (its ELF
+ * PT_INTERP path, in the binary's first page: ld-linux is glibc's, ld-musl musl's), which costs no report.
+ */
 export function hostLibc(): string {
+  const family = process.platform === 'linux' ? interpreterFamily() : undefined;
+  if (family) return family;
   return hostGlibc() ? 'glibc' : process.platform === 'linux' ? 'musl' : 'none';
+}
+
+function interpreterFamily(): 'glibc' | 'musl' | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync('/proc/self/exe', 'r');
+    const head = Buffer.alloc(4096);
+    const text = head.subarray(0, readSync(fd, head, 0, head.length, 0)).toString('latin1');
+    const interpreter = /\/[\x21-\x7e]*\/ld-(linux|musl)[\x21-\x7e]*\0/.exec(text)?.[1];
+    return interpreter === 'linux' ? 'glibc' : interpreter === 'musl' ? 'musl' : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 /** Where a layer runs: what a registry's copy must match here (glibc: the oldest it needs, at most ours). */
