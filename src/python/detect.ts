@@ -263,7 +263,8 @@ async function rememberedAnswer(executable: string, cache: FactsCache | undefine
     venv: await fileStamp(path.join(path.dirname(path.dirname(given)), 'pyvenv.cfg')),
   });
   const saved = await recall<RawInfo>(cache, 'python', key);
-  if (saved) return { ...saved, hasHeaders: Boolean(saved.includeDir) && (await isFile(path.join(saved.includeDir, 'Python.h'))) };
+  if (saved && typeof saved.version === 'string' && typeof saved.soabi === 'string' && typeof saved.prefix === 'string')
+    return { ...saved, hasHeaders: Boolean(saved.includeDir) && (await isFile(path.join(saved.includeDir, 'Python.h'))) };
   const raw = await ask();
   if (raw.realExecutable === real) await remember(cache, 'python', key, raw);
   return raw;
