@@ -9,7 +9,8 @@
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { which } from '../python/which.js';
-import { type FactsCache, fileStamp, keyOf, recall, remember } from '../util/remembered.js';
+import { hashOf } from '../util/hash-of.js';
+import { type FactsCache, fileStamp, recall, remember } from '../util/remembered.js';
 import { run } from '../util/run.js';
 
 export interface CompilerFacts {
@@ -27,6 +28,8 @@ interface Remembered {
   facts: CompilerFacts;
 }
 
+const cppflagsOf = (env: NodeJS.ProcessEnv) => (env.CPPFLAGS ?? '').split(/\s+/).filter(Boolean);
+
 /** The environment that moves what the compiler finds. */
 const inputs = ['CC', 'CPPFLAGS', 'CPATH', 'C_INCLUDE_PATH', 'GCC_EXEC_PREFIX', 'COMPILER_PATH'];
 
@@ -43,7 +46,7 @@ export async function compilerFacts(command: string[], env: NodeJS.ProcessEnv, c
 
 /** The five compiler runs. */
 export async function probeCompiler(command: string[], env: NodeJS.ProcessEnv): Promise<CompilerFacts> {
-  const cppflags = (env.CPPFLAGS ?? '').split(/\s+/).filter(Boolean);
+  const cppflags = cppflagsOf(env);
   const compile = async (source: string, args: string[]) => {
     try {
       return await run([...command, ...cppflags, ...args, '-x', 'c', '-'], { env, input: source, signal: AbortSignal.timeout(60_000) });
@@ -72,7 +75,7 @@ export async function probeCompiler(command: string[], env: NodeJS.ProcessEnv): 
 
 /** The directories `#include <…>` searches, in order, as the compiler lists them with -v. */
 export async function includePath(command: string[], env: NodeJS.ProcessEnv): Promise<string[]> {
-  const cppflags = (env.CPPFLAGS ?? '').split(/\s+/).filter(Boolean);
+  const cppflags = cppflagsOf(env);
   const listed = await run([...command, ...cppflags, '-E', '-v', '-x', 'c', '-'], { env, input: '', signal: AbortSignal.timeout(60_000) }).catch(
     () => undefined,
   );
@@ -114,5 +117,5 @@ async function rememberKey(command: string[], env: NodeJS.ProcessEnv): Promise<s
       return binary ? { binary, stamp: await fileStamp(binary) } : null;
     }),
   );
-  return keyOf({ command, binaries, env: inputs.map((k) => env[k] ?? null) });
+  return hashOf({ command, binaries, env: inputs.map((k) => env[k] ?? null) });
 }

@@ -3,7 +3,7 @@ import { lstat, readdir, readFile, readlink, rename, rm, symlink, writeFile } fr
 import { basename, dirname, join, relative } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { Lock } from '../resolve/lock.js';
-import { writeAtomic } from '../store/store.js';
+import { writeAtomic } from '../util/fs.js';
 import { ensureOwnDir, pathExists } from '../util/fs.js';
 import { type PrefixLayout, prefixLayout, stateDirName } from './layout.js';
 

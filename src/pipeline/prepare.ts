@@ -87,7 +87,7 @@ export async function prepareBuild(options: BuildOptions, mode: { planOnly?: boo
   const doctor = await (probing ?? runDoctor({ ...doctorOptions, python }));
   const { checks, facts } = doctor;
   const { lock, untested } = await lockFor(options, python, facts, archive);
-  const machine: BuildPlatform = { platform: lock.platform, libc: hostLibc(), compiler: lock.compiler, shell: configureShell(options.env) };
+  const machine = machineOf(lock, options.env);
   const identity: PythonIdentity = pythonIdentity(python);
   const plan = makePlan(lock, {
     prefix,
@@ -148,7 +148,7 @@ async function upToDateWithoutProbing(
     mirrors: options.mirrors,
     verify: options.verify,
     withManual: options.withManual ?? false,
-    machine: { platform: planned.lock.platform, libc: hostLibc(), compiler: planned.lock.compiler, shell: configureShell(options.env) },
+    machine: machineOf(planned.lock, options.env),
     python: { identity: pythonIdentity(at.python), buildExecutable: at.python.baseExecutable ?? at.python.realExecutable },
   });
   if (plan.key !== live.key || plan.layout.stackId !== at.state.liveStackId || !(await stackIntact(plan))) return undefined;
@@ -166,6 +166,11 @@ async function upToDateWithoutProbing(
     stored,
     sourceIndex: lazySourceIndex(options.sourcesDirs),
   };
+}
+
+/** The machine facts every layer key holds, for a lock made here. */
+function machineOf(lock: Lock, env: NodeJS.ProcessEnv): BuildPlatform {
+  return { platform: lock.platform, libc: hostLibc(), compiler: lock.compiler, shell: configureShell(env) };
 }
 
 /** Tool facts as a lock records them (what decides the lock's features and compiler identity). */

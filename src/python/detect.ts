@@ -2,7 +2,8 @@ import { createRequire } from 'node:module';
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import semver from 'semver';
-import { type FactsCache, fileStamp, keyOf, recall, remember } from '../util/remembered.js';
+import { hashOf } from '../util/hash-of.js';
+import { type FactsCache, fileStamp, recall, remember } from '../util/remembered.js';
 import { PrerequisiteError, UsageError } from '../errors.js';
 import { pythonProgramArgs } from '../util/package-root.js';
 import { run } from '../util/run.js';
@@ -256,7 +257,7 @@ async function rememberedAnswer(executable: string, cache: FactsCache | undefine
   const given = path.resolve(executable);
   const real = await realpath(given).catch(() => undefined);
   if (!real) return ask();
-  const key = keyOf({
+  const key = hashOf({
     given,
     real,
     binary: await fileStamp(real),

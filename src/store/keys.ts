@@ -6,11 +6,11 @@
  * or the name the interpreter was called by. So every venv of one Python shares every layer, and a second Python
  * shares all but mod_wsgi's.
  */
-import { createHash } from 'node:crypto';
 import { accessSync, closeSync, constants, openSync, readSync, realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { PythonInfo } from '../python/types.js';
 import type { LockedComponent } from '../resolve/lock.js';
+import { hashOf } from '../util/hash-of.js';
 
 export const keyFormat = 1;
 
@@ -210,23 +210,6 @@ export function layerInputs(
 
 function usesApxsOfSystem(c: LockedComponent): boolean {
   return c.configureArgs.some((a) => a.includes('{apxs}'));
-}
-
-/** sha256 of a canonical JSON form (object keys sorted at every level). */
-export function hashOf(value: unknown): string {
-  const canonical = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(canonical);
-    if (v && typeof v === 'object')
-      return Object.fromEntries(
-        Object.keys(v as object)
-          .sort()
-          .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
-      );
-    return v;
-  };
-  return createHash('sha256')
-    .update(JSON.stringify(canonical(value)))
-    .digest('hex');
 }
 
 export const layerKey = (inputs: LayerInputs): string => hashOf(inputs);

@@ -205,9 +205,6 @@ export class Store {
   }
 }
 
-/** Writes through a temp file created exclusively beside the target, then renames it into place. */
-export { writeAtomic };
-
 /** The store root (--cache-dir, WSGI_HTTPD_CACHE_DIR, ~/.cache/wsgi-httpd), symlinks resolved once: the user may keep
  * ~/.cache on another disk through a link. */
 export async function storeRoot(options: { cacheDir?: string; env: NodeJS.ProcessEnv }): Promise<string> {

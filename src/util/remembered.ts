@@ -1,16 +1,11 @@
 /**
  * Answers kept between runs (in the store's facts/ directory): each file holds one answer under a key that names
  * everything the answer depends on, so a changed input is simply a different key. Only a cache: a file that cannot be
- * read or written means asking again.
+ * read or written means asking again. Keys are `hashOf` (src/util/hash-of.ts) of those inputs.
  */
-import { createHash } from 'node:crypto';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeAtomic } from './fs.js';
-
-export function keyOf(inputs: unknown): string {
-  return createHash('sha256').update(JSON.stringify(inputs)).digest('hex');
-}
+import { ensureOwnDir, writeAtomic } from './fs.js';
 
 /** What changes when a file is replaced (a package upgrade) or edited: size, mtime, inode; null when it is absent. */
 export async function fileStamp(path: string): Promise<{ size: number; mtimeMs: number; ino: number } | null> {
@@ -38,7 +33,7 @@ export async function recall<T>(cache: FactsCache, kind: string, key: string): P
 export async function remember(cache: FactsCache, kind: string, key: string, value: unknown): Promise<void> {
   if (cache.readOnly) return;
   try {
-    await mkdir(cache.dir, { recursive: true, mode: 0o755 });
+    await ensureOwnDir(cache.dir); // a symlink planted there is refused, as for every directory of the store
     await writeAtomic(fileOf(cache.dir, kind, key), `${JSON.stringify({ key, value }, null, 2)}\n`);
   } catch {
     // a read-only or full store: the answer is asked again next time
