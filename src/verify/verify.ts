@@ -245,11 +245,34 @@ interface Server {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>;
 }
 
+let setpriv: { path?: string } | undefined;
+/** util-linux's setpriv, where the system has it. */
+function deathSignalWrapper(): string | undefined {
+  if (!setpriv) {
+    setpriv = {};
+    if (process.platform === 'linux')
+      for (const dir of ['/usr/bin', '/bin', '/usr/sbin', '/sbin'])
+        try {
+          accessSync(join(dir, 'setpriv'), constants.X_OK);
+          setpriv.path = join(dir, 'setpriv');
+          break;
+        } catch {
+          /* not here */
+        }
+  }
+  return setpriv.path;
+}
+
 function startHttpd(httpd: string, conf: string, dir: string, stderrPath: string): Server {
   const out = openSync(stderrPath, 'a', 0o644);
   let child: ChildProcess;
   try {
-    child = spawn(httpd, ['-f', conf, '-DFOREGROUND'], {
+    const argv = [httpd, '-f', conf, '-DFOREGROUND'];
+    // Under setpriv --pdeathsig where there is one: if we are killed (kill -9 leaves no handler to run), httpd gets
+    // SIGTERM from the kernel and stops with its children and the mod_wsgi daemon, instead of serving on unowned.
+    const wrapper = deathSignalWrapper();
+    const [command, ...args] = wrapper ? [wrapper, '--pdeathsig', 'TERM', '--', ...argv] : argv;
+    child = spawn(command!, args, {
       cwd: dir,
       env: serverEnv(),
       stdio: ['ignore', out, out],
