@@ -94,6 +94,7 @@ export function buildOptionsFrom(values: BuildValues, components: ComponentReque
     offline: values.offline ?? options.offline,
     jobs: jobsOption(values.jobs),
     withManual: values['with-manual'] ?? false,
+    debugSymbols: values['debug-symbols'] ?? false,
     cacheFrom: values['cache-from'] ?? options.cacheFrom,
     cacheTo: values['cache-to'] ?? options.cacheTo,
     insecureRegistry: values['insecure-registry'] ?? false,

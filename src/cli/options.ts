@@ -112,6 +112,7 @@ export const buildingGroup = optionGroup('Building', {
   'keep-build-dir': { type: 'boolean', help: 'keep sources and objects after the build (for debugging)' },
   ...waitOption,
   'cc-launcher': { type: 'string', value: 'CMD', help: 'a compiler launcher such as ccache or sccache' },
+  'debug-symbols': { type: 'boolean', help: 'compile with -g -O2, keeping debug info (default -O2; CFLAGS in the environment overrides both)' },
   'with-manual': { type: 'boolean', help: 'keep the httpd manual, icons and man pages the recipes list as docs (left out by default)' },
 });
 

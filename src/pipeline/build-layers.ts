@@ -1,12 +1,12 @@
 /**
  * The build stage: every component whose layer is not in the store is built into the stage, each as soon as the
  * layers it is built against are there (stored ones are copied in, checked file by file), all compiles sharing one
- * make jobserver of --jobs slots.
+ * make jobserver of --jobs slots. Sources are unpacked and patched at once: that needs nothing built.
  */
 import { mkdir, rm } from 'node:fs/promises';
 import type { StoredLayer } from '../store/store.js';
 import { StageTurn } from './capture.js';
-import { buildComponent, materialize } from './component-build.js';
+import { buildComponent, type ComponentBuild, materialize, prepareSource } from './component-build.js';
 import type { BuildContext } from './context.js';
 import { JobServer } from './jobserver.js';
 import type { PlannedComponent } from './plan.js';
@@ -56,27 +56,29 @@ export async function buildLayers(
     const tasks = plan.components.map((c) => {
       const task = (async () => {
         try {
+          const build: ComponentBuild | undefined = toBuild.has(c.name)
+            ? {
+                ctx,
+                component: c,
+                source: sources.get(c.name)!,
+                stage: plan.stageRoot,
+                turn,
+                jobs,
+                estimateSeconds: estimates.get(c.name),
+              }
+            : undefined;
+          const preparedMs = build ? await prepareSource(build) : 0;
           const deps = c.dependencies.filter((d) => ready.has(d));
-          if (deps.length > 0 && toBuild.has(c.name))
+          if (deps.length > 0 && build)
             ctx.events.send({ type: 'component', name: c.name, version: c.version, phase: 'waiting', detail: deps.join(', ') });
           await Promise.all(deps.map((d) => ready.get(d)));
           if (ctx.signal.aborted) throw ctx.signal.reason;
-          const inStore = stored.get(c.name);
-          if (inStore) {
-            if (needed.has(c.name)) await materialize(ctx, inStore, plan.stageRoot, turn);
+          if (!build) {
+            if (needed.has(c.name)) await materialize(ctx, stored.get(c.name)!, plan.stageRoot, turn);
             return;
           }
-          const started = Date.now();
-          const source = sources.get(c.name)!;
-          const layer = await buildComponent({
-            ctx,
-            component: c,
-            source,
-            stage: plan.stageRoot,
-            turn,
-            jobs,
-            estimateSeconds: estimates.get(c.name),
-          });
+          const started = Date.now() - preparedMs;
+          const layer = await buildComponent(build, preparedMs);
           layers.set(c.name, layer);
           seconds.set(c.name, (Date.now() - started) / 1000);
         } catch (error) {

@@ -128,11 +128,17 @@ async function checkProvides(b: ComponentBuild): Promise<void> {
     );
 }
 
-/** The whole build of one component: its phases in order, ending with its layer in the store. */
-export async function buildComponent(b: ComponentBuild): Promise<StoredLayer> {
+/** The source tree ready to configure (unpacked, patched): needs nothing built, so it runs while dependencies build. */
+export async function prepareSource(b: ComponentBuild): Promise<number> {
   const started = Date.now();
   await unpack(b);
   await applyPatches(b);
+  return Date.now() - started;
+}
+
+/** The whole build of one component from its prepared source: its phases in order, ending with its layer stored. */
+export async function buildComponent(b: ComponentBuild, preparedMs: number): Promise<StoredLayer> {
+  const started = Date.now() - preparedMs;
   await configure(b);
   await compile(b);
   const layer = await install(b, started);

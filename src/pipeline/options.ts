@@ -36,6 +36,8 @@ export interface BuildOptions {
   insecureRegistry?: boolean;
   /** Keep the documentation the recipes list (`docs`: the httpd manual, icons, man pages) in the stack. */
   withManual?: boolean;
+  /** Build with `-g -O2` (debug info kept) instead of `-O2`, where the environment sets no CFLAGS. */
+  debugSymbols?: boolean;
   /** Check the OpenPGP signatures of the components that have pinned signing keys (recipes/keys/). */
   verifySignatures?: boolean;
   /** Install the build in this archive (`wsgi-toolchain pack`) instead of building: its lock, its tree, no compiler. */

@@ -118,7 +118,7 @@ export function makePlan(lock: Lock, options: PlanOptions, stackIdOverride?: str
   const components = lock.components.map((c): PlannedComponent => {
     const artifact = c.artifacts[0]!;
     const sourceDir = join(buildDir, `${c.name}-${c.version}`);
-    const env: Record<string, string> = {};
+    const env: Record<string, string> = { ...options.machine.flags };
     for (const [name, value] of Object.entries(c.env)) env[name] = substitute(value, values);
     const cc = options.ccLauncher ? `${options.ccLauncher} ${options.cc ?? 'cc'}` : options.cc;
     if (cc) env.CC = cc;

@@ -15,7 +15,7 @@ import type { PythonInfo } from '../python/types.js';
 import type { ImportedArchive } from '../store/archive.js';
 import type { Lock } from '../resolve/lock.js';
 import { availableParallelism } from 'node:os';
-import { type BuildPlatform, configureShell, hostLibc, type PythonIdentity, pythonIdentity } from '../store/keys.js';
+import { type BuildPlatform, buildFlags, configureShell, hostLibc, type PythonIdentity, pythonIdentity } from '../store/keys.js';
 import { Store, storeRoot } from '../store/store.js';
 import { buildRootFor } from './build-root.js';
 import { lockFor } from './lock-stage.js';
@@ -87,7 +87,7 @@ export async function prepareBuild(options: BuildOptions, mode: { planOnly?: boo
   const doctor = await (probing ?? runDoctor({ ...doctorOptions, python }));
   const { checks, facts } = doctor;
   const { lock, untested } = await lockFor(options, python, facts, archive);
-  const machine = machineOf(lock, options.env);
+  const machine = machineOf(lock, options);
   const identity: PythonIdentity = pythonIdentity(python);
   const plan = makePlan(lock, {
     prefix,
@@ -148,7 +148,7 @@ async function upToDateWithoutProbing(
     mirrors: options.mirrors,
     verify: options.verify,
     withManual: options.withManual ?? false,
-    machine: machineOf(planned.lock, options.env),
+    machine: machineOf(planned.lock, options),
     python: { identity: pythonIdentity(at.python), buildExecutable: at.python.baseExecutable ?? at.python.realExecutable },
   });
   if (plan.key !== live.key || plan.layout.stackId !== at.state.liveStackId || !(await stackIntact(plan))) return undefined;
@@ -169,8 +169,15 @@ async function upToDateWithoutProbing(
 }
 
 /** The machine facts every layer key holds, for a lock made here. */
-function machineOf(lock: Lock, env: NodeJS.ProcessEnv): BuildPlatform {
-  return { platform: lock.platform, libc: hostLibc(), compiler: lock.compiler, shell: configureShell(env) };
+function machineOf(lock: Lock, options: BuildOptions): BuildPlatform {
+  const { env } = options;
+  return {
+    platform: lock.platform,
+    libc: hostLibc(),
+    compiler: lock.compiler,
+    shell: configureShell(env),
+    flags: buildFlags(env, options.debugSymbols ?? false),
+  };
 }
 
 /** Tool facts as a lock records them (what decides the lock's features and compiler identity). */

@@ -151,6 +151,8 @@ export function registerRealStack(set: RealSet): { real: TestFn['serial'] | Test
       t.false(out.includes('not found'), `${file}:\n${out}`);
     }
     t.log(`${bins.length + modules.length} binaries and modules resolve all their libraries`);
+    for (const file of [join(root, 'bin', 'httpd'), join(root, 'modules', 'mod_wsgi.so')])
+      t.notRegex(execFileSync('readelf', ['-S', file]).toString(), /\.debug_info/, `${file}: built with CFLAGS=-O2, no debug info`);
     const runpath = execFileSync('readelf', ['-d', join(root, 'bin', 'httpd')]).toString();
     t.regex(runpath, /RUNPATH.*\[\$ORIGIN\/\.\.\/lib\]/, 'libraries are found relative to the binary');
     t.true(

@@ -88,7 +88,7 @@ test.serial('--dry-run prints the plan and touches nothing; --json gives it as d
   const prefix = join(work, 'dry');
   const text = await runCli(['build', '--prefix', prefix, ...common(), '--dry-run'], { env: envFor('dry') });
   t.is(text.code, 0, text.stderr);
-  t.regex(text.stdout, /configure\s+LDFLAGS=\S+ (?:[A-Z_]+=\S+ )*\.\/configure --prefix=/);
+  t.regex(text.stdout, /configure\s+CFLAGS=-O2 LDFLAGS=\S+ (?:[A-Z_]+=\S+ )*\.\/configure --prefix=/);
   t.regex(text.stdout, new RegExp(`${server.url.replaceAll('.', '\\.')}/httpd/httpd-2\\.4\\.99\\.tar\\.gz`));
   const json = await runCli(['build', '--prefix', prefix, ...common(), '--dry-run', '--json'], { env: envFor('dry') });
   const plan = JSON.parse(json.stdout).plan;

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { formatPlan, layerKeys, makePlan, mirrorUrls, type PlanOptions } from '../../src/pipeline/plan.js';
-import { platformMismatch, type PythonIdentity } from '../../src/store/keys.js';
+import { buildFlags, platformMismatch, type PythonIdentity } from '../../src/store/keys.js';
 import { lockComponents, readLock, serializeLock, type Lock } from '../../src/resolve/lock.js';
 import { resolve } from '../../src/resolve/resolve.js';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -33,7 +33,12 @@ const python311: PythonIdentity = {
   libpython: 'libpython3.11.so.1.0',
   libDir: '/usr/lib/x86_64-linux-gnu',
 };
-const machine = { platform: 'linux-x64', libc: 'glibc', compiler: { cc: '/usr/bin/cc', version: 'cc (Debian 12.2.0-14) 12.2.0' } };
+const machine = {
+  platform: 'linux-x64',
+  libc: 'glibc',
+  compiler: { cc: '/usr/bin/cc', version: 'cc (Debian 12.2.0-14) 12.2.0' },
+  flags: { CFLAGS: '-O2' },
+};
 const options: PlanOptions = {
   prefix: '/srv/app',
   cacheDir: '/cache',
@@ -93,6 +98,32 @@ test("the configure shell (dash where there is one) is in every layer key and in
   );
   for (const c of makePlan(lockFor(pinned), withDash).components) t.is(c.env.CONFIG_SHELL, '/bin/dash', c.name);
   for (const c of makePlan(lockFor(pinned), options).components) t.false('CONFIG_SHELL' in c.env, c.name);
+});
+
+test("build flags: -O2 by default, -g -O2 with --debug-symbols, the environment's CFLAGS, CPPFLAGS, LDFLAGS and LIBS over both", (t) => {
+  t.deepEqual(buildFlags({}, false), { CFLAGS: '-O2' });
+  t.deepEqual(buildFlags({}, true), { CFLAGS: '-g -O2' });
+  t.deepEqual(buildFlags({ CFLAGS: ' -O1 -fno-plt ', CPPFLAGS: '-I/opt/x', LDFLAGS: '', LIBS: '-lm', CXXFLAGS: '-O3' }, true), {
+    CFLAGS: '-O1 -fno-plt',
+    CPPFLAGS: '-I/opt/x',
+    LIBS: '-lm',
+  });
+  const base = keysOf(lockFor(pinned));
+  const debug = keysOf(lockFor(pinned), { machine: { ...machine, flags: buildFlags({}, true) } });
+  const cppflags = keysOf(lockFor(pinned), { machine: { ...machine, flags: buildFlags({ CPPFLAGS: '-DX' }, false) } });
+  for (const [name, other] of [
+    ['--debug-symbols', debug],
+    ['CPPFLAGS', cppflags],
+  ] as const)
+    t.true(
+      Object.keys(base).every((n) => base[n] !== other[n]),
+      `${name} is in every key: a layer built with other flags is another layer`,
+    );
+  const plan = makePlan(lockFor(pinned), { ...options, machine: { ...machine, flags: buildFlags({ CFLAGS: '-O1' }, false) } });
+  for (const c of plan.components) t.is(c.env.CFLAGS, '-O1', `${c.name} configures with the flags its key holds`);
+  const recipeOwn = lockFor(pinned);
+  recipeOwn.components.find((c) => c.name === 'apr')!.env.CFLAGS = '-O3';
+  t.is(makePlan(recipeOwn, options).components.find((c) => c.name === 'apr')!.env.CFLAGS, '-O3', "a recipe's own env wins for its layer");
 });
 
 test('layer keys: each holds its own inputs and the keys it is built against; only mod_wsgi holds the Python', (t) => {
