@@ -1,7 +1,8 @@
 import { createRequire } from 'node:module';
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import semver from 'semver';
+import lt from 'semver/functions/lt.js';
+import valid from 'semver/functions/valid.js';
 import { hashOf } from '../util/hash-of.js';
 import { type FactsCache, fileStamp, recall, remember } from '../util/remembered.js';
 import { PrerequisiteError, UsageError } from '../errors.js';
@@ -204,7 +205,7 @@ interface RawInfo {
 
 async function readInfo(executable: string, foundBy: string, env: NodeJS.ProcessEnv, blame: Blame, cache?: FactsCache): Promise<PythonInfo> {
   const raw = await rememberedAnswer(executable, cache, () => askInterpreter(executable, env, blame));
-  if (!semver.valid(raw.version) || semver.lt(raw.version, MIN_PYTHON)) {
+  if (!valid(raw.version) || lt(raw.version, MIN_PYTHON)) {
     throw new UsageError(`${blame.label} is Python ${raw.version}; mod_wsgi needs Python ${MIN_PYTHON.replace(/\.0$/, '')} or newer`, blame.hint);
   }
 

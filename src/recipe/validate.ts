@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { ErrorObject, ValidateFunction } from 'ajv';
-import semver from 'semver';
+import validRange from 'semver/ranges/valid.js';
 import { RecipeError } from '../errors.js';
 import { packageRoot } from '../util/package-root.js';
 import type { Recipe } from './types.js';
@@ -144,7 +144,7 @@ export function validateRecipe(value: unknown, file: string): Recipe {
   return value;
 }
 
-const isRange = (range: string) => semver.validRange(range) !== null;
+const isRange = (range: string) => validRange(range) !== null;
 
 /** What the schema cannot say: cross-references inside the recipe and semver ranges. */
 function semanticProblems(r: Recipe): string[] {

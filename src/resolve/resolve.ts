@@ -1,4 +1,4 @@
-import semver from 'semver';
+import validRange from 'semver/ranges/valid.js';
 import { compareVersionsDescending, isExactRequest, satisfiesRange, semverOf } from '../recipe/version.js';
 import { ResolveError } from '../errors.js';
 import type { RecipeSet } from '../recipe/load.js';
@@ -99,7 +99,7 @@ function candidates(recipe: Recipe, request: string | undefined, tested: boolean
   if (request === undefined && tested && recipe.tested?.length) return [...recipe.tested].sort(compareVersionsDescending);
   if (request === undefined) return [recipe.defaultVersion, ...all.filter((v) => v !== recipe.defaultVersion)];
   if (isExactRequest(request)) return all.filter((v) => semverOf(v) === semverOf(request));
-  const range = semver.validRange(request);
+  const range = validRange(request);
   if (range === null)
     throw new ResolveError(
       `"${request}" is not a version or semver range for ${recipe.name}`,
