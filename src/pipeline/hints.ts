@@ -21,7 +21,12 @@ const rules: { test: RegExp; hint: string }[] = [
     hint: 'this Python has no shared libpython: rebuild it with --enable-shared (pyenv: env PYTHON_CONFIGURE_OPTS="--enable-shared" pyenv install VERSION) or use the system Python (--python /usr/bin/python3)',
   },
   {
-    test: /C compiler cannot create executables|no acceptable C compiler|cc: (command )?not found|gcc: (command )?not found/i,
+    // The compiler was found before the build (doctor): a test program that does not build is most often bad flags.
+    test: /C compiler cannot create executables/i,
+    hint: 'the C compiler cannot build a test program: check CFLAGS, CPPFLAGS, LDFLAGS and LIBS in the environment (unset, the defaults are used), and that a working compiler and libc headers are installed (build-essential on Debian/Ubuntu); config.log in the build directory shows the failing command',
+  },
+  {
+    test: /no acceptable C compiler|cc: (command )?not found|gcc: (command )?not found/i,
     hint: 'no working C compiler: install build-essential (Debian/Ubuntu), gcc and make (RHEL/Fedora) or the Xcode command line tools (xcode-select --install)',
   },
   { test: /make: (command )?not found/i, hint: 'make is missing: install build-essential (Debian/Ubuntu) or make (RHEL/Fedora)' },

@@ -71,7 +71,10 @@ test.serial('a failing configure: exit 6, the last lines and a hint, the log pat
   t.truthy(logLine);
   t.true(existsSync(logLine![1]!), 'the log is kept outside the prefix');
   const last = result.stderr.trim().split('\n').at(-1)!;
-  t.regex(last, /^wsgi-toolchain: error: apr 1\.9\.0: configure failed .*\(fix: no working C compiler: install build-essential/);
+  t.regex(
+    last,
+    /^wsgi-toolchain: error: apr 1\.9\.0: configure failed .*\(fix: the C compiler cannot build a test program: check CFLAGS, CPPFLAGS, LDFLAGS and LIBS .*build-essential/,
+  );
   t.deepEqual(await snapshotTree(prefix), before);
 });
 
