@@ -1,7 +1,7 @@
 /**
  * Safe extraction of a release tarball into a fresh directory.
  *
- * - The compression is found from the magic bytes (Debian renames files): gzip is decompressed by Node's zlib, bzip2,
+ * - The compression is found from the magic bytes (Debian renames files): gzip is decompressed by minizlib, bzip2,
  *   xz and zstd by the system tools (`bzip2 -dc`, `xz -dc`, `zstd -dc`, exit codes checked, so a truncated file is an
  *   error); plain tar is read as it is. Whichever it is, the decompressed stream goes through ONE meter before node-tar
  *   parses it, and the unpack is stopped (decompressor killed, streams destroyed, everything extracted removed) as soon
@@ -15,6 +15,10 @@
  *   whose entry count or declared file sizes exceed the limits (checked per header, before the entry is written).
  * - A disk or permission failure (ENOSPC, EDQUOT, EROFS, EACCES, ENOTDIR, ...) is a FileSystemError (exit 9) saying
  *   where the unpack was going, not an "unsafe archive".
+ * - gzip is inflated and entries are written on this thread, as each chunk is read (minizlib, node-tar's UnpackSync):
+ *   Node's zlib stream and node-tar's async Unpack hand every chunk and every file system call to the thread pool, and
+ *   on these VMs file creation beside a busy pool thread ran ten times slower (a 7.5 MB layer blob of 1,689 entries:
+ *   3.3 s, now 0.5 s; GNU tar takes 0.26 s).
  * - The single top-level directory (`httpd-2.4.68/`, `mod_wsgi-5.0.2/`) is stripped; an archive without exactly one
  *   top-level directory is unpacked as it is. Owners are not restored; setuid/setgid/sticky bits are dropped.
  */
@@ -22,10 +26,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { chmod, mkdir, mkdtemp, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, posix, resolve } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Transform } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createGunzip } from 'node:zlib';
-import { Unpack, type ReadEntry } from 'tar';
+import { Gunzip } from 'minizlib';
+import { type ReadEntry, UnpackSync } from 'tar';
 import { DecompressionLimitError, fromSystemError, PrerequisiteError, UnpackError } from '../errors.js';
 import { activeChildren, killGroup } from '../util/run.js';
 import { pathExists } from '../util/fs.js';
@@ -211,7 +215,7 @@ async function extractInto(archive: string, cwd: string, dest: string, limits: L
   const archiveBytes = (await stat(archive)).size;
   const stats: ExtractStats = { entries: 0, bytes: 0, symlinks: [], hardlinks: [] };
   let failure: Error | undefined;
-  const streams: Readable[] = [];
+  const streams: { destroy(): unknown }[] = [];
   let child: ChildProcess | undefined;
   const writeFailure = (error: unknown) => fromSystemError(error, { path: dest, action: `unpack ${basename(archive)} into` });
 
@@ -261,7 +265,7 @@ async function extractInto(archive: string, cwd: string, dest: string, limits: L
   });
   streams.push(meter);
 
-  const unpacker: Unpack = new Unpack({
+  const unpacker = new UnpackSync({
     cwd,
     preserveOwner: false,
     filter: (path, e) => {
@@ -371,12 +375,12 @@ async function extractInto(archive: string, cwd: string, dest: string, limits: L
           stop(fromSystemError(error, { path: archive, action: 'read' }) ?? new UnpackError(`cannot read ${archive}: ${error.message}`)),
         );
         if (compression === 'gzip') {
-          const gunzip = createGunzip();
+          const gunzip = new Gunzip({});
           streams.push(gunzip);
-          gunzip.on('error', (error) =>
+          gunzip.on('error', (error: unknown) =>
             stop(
               new UnpackError(
-                `${basename(archive)} is damaged: gzip: ${error.message}`,
+                `${basename(archive)} is damaged: gzip: ${(error as Error).message}`,
                 'the file is truncated or corrupt; nothing was extracted. Delete it from the cache (or the --sources directory) and fetch it again',
               ),
             ),

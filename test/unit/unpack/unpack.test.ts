@@ -392,19 +392,27 @@ function makeBomb(dir: string, name: string, compressor: string[], zeros: number
   return archive;
 }
 
-/** Bytes handed to fs.write (node-tar writes file data with it) while fn runs: what actually reached the disk. */
+/**
+ * Bytes handed to fs.write or fs.writeSync (node-tar's Unpack and UnpackSync write file data with them) while fn runs:
+ * what actually reached the disk.
+ */
 async function bytesWrittenDuring<T>(fn: () => Promise<T>): Promise<{ written: number; result: PromiseSettledResult<T> }> {
-  const original = fs.write;
+  const originals = { write: fs.write, writeSync: fs.writeSync };
   let written = 0;
-  (fs as { write: unknown }).write = (fd: number, buffer: NodeJS.ArrayBufferView | string, ...rest: unknown[]) => {
-    written += typeof buffer === 'string' ? Buffer.byteLength(buffer) : buffer.byteLength;
-    return (original as (...args: unknown[]) => void)(fd, buffer, ...rest);
-  };
+  const counting =
+    (original: (...args: unknown[]) => unknown) =>
+    (fd: number, buffer: NodeJS.ArrayBufferView | string, ...rest: unknown[]) => {
+      written += typeof buffer === 'string' ? Buffer.byteLength(buffer) : buffer.byteLength;
+      return original(fd, buffer, ...rest);
+    };
+  (fs as { write: unknown }).write = counting(originals.write as (...args: unknown[]) => unknown);
+  (fs as { writeSync: unknown }).writeSync = counting(originals.writeSync as (...args: unknown[]) => unknown);
   try {
     const [result] = await Promise.allSettled([fn()]);
     return { written, result: result! };
   } finally {
-    fs.write = original;
+    fs.write = originals.write;
+    fs.writeSync = originals.writeSync;
   }
 }
 
