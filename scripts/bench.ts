@@ -15,7 +15,7 @@
  *   no-op      the same build again
  *   registry   an empty store to a verified new venv, from a loopback registry the cold stack was pushed to
  *
- * The CLI runs from dist/ (compiled JS), as an installed package does. Prints a table and the tool's peak RSS.
+ * The CLI runs from dist/bin/ (the bundle `npm run build` writes), as an installed package does. Prints a table and the tool's peak RSS.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -29,7 +29,7 @@ import { makeFixtureSet } from '../test/helpers/fixtures.js';
 import { missingRegistryTools, startRegistry } from '../test/helpers/registry.js';
 
 const repo = join(fileURLToPath(import.meta.url), '..', '..');
-const cli = join(repo, 'dist', 'src', 'cli', 'main.js');
+const cli = join(repo, 'dist', 'bin', 'wsgi-toolchain.js');
 const real = process.env.WSGI_HTTPD_REAL_SOURCES;
 const python = '/usr/bin/python3';
 const overlay = join(repo, 'test', 'e2e', 'overlays', 'mod_wsgi-git-tag');
@@ -40,8 +40,14 @@ interface Timed {
   output: string;
 }
 
-/** Runs a command, timing it and sampling its peak RSS (VmHWM) until it exits. */
+/**
+ * Runs a command, timing it and sampling its peak RSS (VmHWM) until it exits. The disk is settled first (`sync`, as
+ * hyperfine's --prepare would): a row after the cold build otherwise pays for the writeback of the hundreds of MB the
+ * build wrote, and file creation on these VMs varies 3-fold with other disk activity (unpacking the httpd layer's 1,689
+ * entries: 0.65 s on a quiet disk, 2.3 s on a busy one).
+ */
 function timed(argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Timed> {
+  spawnSync('sync');
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
     const child = spawn(argv[0]!, argv.slice(1), { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -53,11 +53,11 @@ install_packages() {
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# This package's CLI: the compiled one (an installed package, or a checkout after npm ci), else the sources through
-# tsx (a checkout installed with --ignore-scripts).
+# This package's CLI: the built one (an installed package, or a checkout after npm ci), else the sources through tsx
+# (a checkout installed with --ignore-scripts).
 cli() {
-  if [ -f "$pkg/dist/src/cli/main.js" ]; then
-    node "$pkg/dist/src/cli/main.js" "$@"
+  if [ -f "$pkg/dist/bin/wsgi-toolchain.js" ]; then
+    node "$pkg/dist/bin/wsgi-toolchain.js" "$@"
   elif [ -f "$pkg/src/cli/main.ts" ] && [ -f "$pkg/node_modules/tsx/dist/loader.mjs" ]; then
     node --import "$pkg/node_modules/tsx/dist/loader.mjs" "$pkg/src/cli/main.ts" "$@"
   else

@@ -1,14 +1,20 @@
-import { readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The package's own root: recipes/, patches/ and src/python/programs/ ship beside src/ (and beside dist/src/). */
-export const packageRoot = (() => {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (basename(dir) !== 'src') dir = dirname(dir);
-  const up = dirname(dir);
-  return basename(up) === 'dist' ? dirname(up) : up;
-})();
+/**
+ * The nearest directory at or above `dir` that holds a package.json: the package's own root from any of its modules,
+ * whether they run from src/ (tsx), dist/src/ (the API) or dist/bin/ (the bundled CLI and its chunks).
+ */
+export function packageRootFrom(dir: string): string {
+  for (let at = dir; ; at = dirname(at)) {
+    if (existsSync(join(at, 'package.json'))) return at;
+    if (dirname(at) === at) throw new Error(`no package.json at or above ${dir}: the wsgi-httpd package is incomplete`);
+  }
+}
+
+/** The package's own root: recipes/, patches/ and src/python/programs/ ship beside src/ and dist/. */
+export const packageRoot = packageRootFrom(dirname(fileURLToPath(import.meta.url)));
 
 /** A Python program shipped with the package (src/python/programs/NAME), run with the user's interpreter. */
 export function pythonProgram(name: string): string {

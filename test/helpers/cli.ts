@@ -7,10 +7,10 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = join(fileURLToPath(import.meta.url), '..', '..', '..');
 
 /**
- * The CLI as the package ships it, compiled from src/ (each test tier runs `tsc -p .` first): a user's node runs this
- * file, and it starts in a third of the time tsx takes, which counts over hundreds of runs.
+ * The CLI as the package ships it, bundled from src/ (each test tier runs `npm run build` first): a user's node runs
+ * this file, and it starts in a third of the time tsx takes, which counts over hundreds of runs.
  */
-export const cliMain = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+export const cliMain = join(repoRoot, 'dist', 'bin', 'wsgi-toolchain.js');
 
 function newestSource(dir: string): number {
   let newest = 0;
@@ -22,10 +22,12 @@ function newestSource(dir: string): number {
   return newest;
 }
 
-const compiledAt = statSync(join(repoRoot, 'dist', '.tsbuildinfo'), { throwIfNoEntry: false })?.mtimeMs ?? 0;
-if (compiledAt < newestSource(join(repoRoot, 'src'))) {
-  throw new Error('dist/ is older than src/: run `npx tsc -p .` first (npm run test:unit, test:fixtures and test:e2e do)');
+const newest = newestSource(join(repoRoot, 'src'));
+for (const built of [join(repoRoot, 'dist', '.tsbuildinfo'), cliMain]) {
+  if ((statSync(built, { throwIfNoEntry: false })?.mtimeMs ?? 0) < newest)
+    throw new Error(`${built} is older than src/: run \`npm run build\` first (npm run test:unit, test:fixtures and test:e2e do)`);
 }
+
 /** Node's flag that runs TypeScript through tsx, by absolute path: it works from any working directory. */
 export const tsxImport = `--import=${createRequire(import.meta.url).resolve('tsx')}`;
 
