@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runCli } from '../helpers/cli.js';
+import { compiledComponents, runCli } from '../helpers/cli.js';
 import { missingRegistryTools, startRegistry } from '../helpers/registry.js';
 import { python, registerRealStack } from './real-stack.js';
 
@@ -23,7 +23,7 @@ const { real, world } = registerRealStack({
 });
 
 /** The components a build compiled (their configure line in the plain output). */
-const compiled = (stdout: string) => [...stdout.matchAll(/^\[[\d:]+\] (\S+) [\d.]+: configure$/gm)].map((m) => m[1]);
+const compiled = compiledComponents;
 const layerKeys = async (args: string[], env: NodeJS.ProcessEnv = {}) => {
   const result = await runCli([...args, '--dry-run', '--json'], { env: { ...world.env(), ...env } });
   if (result.code !== 0) throw new Error(result.stderr);

@@ -57,3 +57,15 @@ export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?:
     });
   });
 }
+
+const buildOrder = ['pcre2', 'apr', 'apr-util', 'httpd', 'mod_wsgi', 'expat'];
+
+/**
+ * The components a build's plain output says it configured (compiled), in dependency order: PCRE2 and APR depend on
+ * nothing, and either may start first (whichever source unpacks first).
+ */
+export function compiledComponents(stdout: string): string[] {
+  return [...stdout.matchAll(/^\[[\d:]+\] (\S+) [\d.]+: configure\b/gm)]
+    .map((m) => m[1]!)
+    .sort((a, b) => buildOrder.indexOf(a) - buildOrder.indexOf(b));
+}
