@@ -111,6 +111,39 @@ pyenvTest('3.9', 'pyenv 3.9: the resolver picks the newest mod_wsgi that fits (5
   );
 });
 
+/** Debian's debug build of the machine's Python (python3-dbg: ABI flags "d"), when it is installed (.ci/run installs it). */
+const debugPython = (() => {
+  const file = '/usr/bin/python3d';
+  return existsSync(file) ? file : undefined;
+})();
+const debugTitle = 'a debug Python (python3-dbg, ABI "d") of the same version compiles only mod_wsgi, links its own libpython and serves';
+if (debugPython)
+  real(debugTitle, async (t) => {
+    const prefix = join(world.work, 'debug-python');
+    const result = await runCli(['build', '--prefix', prefix, '--python', debugPython, ...world.buildArgs, '--plain'], { env: world.env() });
+    t.is(result.code, 0, result.stderr + result.stdout);
+    t.deepEqual(compiled(result.stdout), ['mod_wsgi'], 'the same version, another ABI: another mod_wsgi layer, every other layer shared');
+    t.regex(result.stdout, /Verified: GET http:\/\/127\.0\.0\.1:\d+\/ -> 200/);
+    const [version, soabi] = execFileSync(debugPython, [
+      '-c',
+      'import sys, sysconfig; print("%d.%d" % sys.version_info[:2], sysconfig.get_config_var("SOABI"))',
+    ])
+      .toString()
+      .trim()
+      .split(' ');
+    t.regex(soabi!, /d-/, 'a debug SOABI');
+    const needed = execFileSync('readelf', ['-d', join(prefix, 'httpd', 'modules', 'mod_wsgi.so')]).toString();
+    t.true(needed.includes(`[libpython${version}d.so`), needed);
+    const release = await layerKeys(['build', '--prefix', world.prefix, '--python', python, ...world.buildArgs]);
+    const debug = await layerKeys(['build', '--prefix', prefix, '--python', debugPython, ...world.buildArgs]);
+    t.deepEqual(
+      Object.keys(debug).filter((n) => debug[n] !== release[n]),
+      ['mod_wsgi'],
+    );
+  });
+else if (process.env.CI) real(debugTitle, (t) => t.fail('no /usr/bin/python3d: apt-get install python3-dbg'));
+else test.serial.skip(`${debugTitle} (skipped: no /usr/bin/python3d; apt-get install python3-dbg)`, () => {});
+
 real("changing only httpd's configure flags rebuilds only httpd and mod_wsgi", async (t) => {
   const prefix = join(world.work, 'no-ssl');
   const result = await runCli(['build', '--prefix', prefix, '--python', python, ...world.buildArgs, '--without-ssl', '--no-verify', '--plain'], {
