@@ -9,16 +9,15 @@
  */
 import { chmod, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { packageRoot } from '../src/util/package-root.js';
 
-const repo = join(fileURLToPath(import.meta.url), '..', '..', '..');
-const outdir = join(repo, 'dist', 'bin');
+const outdir = join(packageRoot, 'dist', 'bin');
 const entry = join(outdir, 'wsgi-toolchain.js');
 
 await rm(outdir, { recursive: true, force: true }); // chunks of an earlier bundle must not linger
 await build({
-  absWorkingDir: repo,
+  absWorkingDir: packageRoot,
   entryPoints: { 'wsgi-toolchain': 'src/cli/main.ts' },
   outdir,
   chunkNames: 'chunks/[name]-[hash]',

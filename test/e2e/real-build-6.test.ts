@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { compiledComponents, runCli } from '../helpers/cli.js';
+import { compiledComponents as compiled, runCli } from '../helpers/cli.js';
 import { missingRegistryTools, startRegistry } from '../helpers/registry.js';
 import { python, registerRealStack } from './real-stack.js';
 
@@ -22,8 +22,6 @@ const { real, world } = registerRealStack({
   terminal: true,
 });
 
-/** The components a build compiled (their configure line in the plain output). */
-const compiled = compiledComponents;
 const layerKeys = async (args: string[], env: NodeJS.ProcessEnv = {}) => {
   const result = await runCli([...args, '--dry-run', '--json'], { env: { ...world.env(), ...env } });
   if (result.code !== 0) throw new Error(result.stderr);
@@ -43,12 +41,14 @@ function pyenv(minor: string): string | undefined {
     return undefined;
   }
 }
-const pyenvTest = (minor: string, title: string, fn: (py: string) => (t: ExecutionContext) => Promise<void>) => {
-  const py = pyenv(minor);
+/** A test that needs an interpreter: it fails under CI when the machine lacks it (CI installs it), else is skipped. */
+const interpreterTest = (py: string | undefined, missing: string, title: string, fn: (py: string) => (t: ExecutionContext) => Promise<void>) => {
   if (py) real(title, fn(py));
-  else if (process.env.CI) real(title, (t) => t.fail(`no pyenv Python ${minor} under /root/.pyenv/versions`));
-  else test.serial.skip(`${title} (skipped: no pyenv Python ${minor})`, () => {});
+  else if (process.env.CI) real(title, (t) => t.fail(missing));
+  else test.serial.skip(`${title} (skipped: ${missing})`, () => {});
 };
+const pyenvTest = (minor: string, title: string, fn: (py: string) => (t: ExecutionContext) => Promise<void>) =>
+  interpreterTest(pyenv(minor), `no pyenv Python ${minor} under /root/.pyenv/versions`, title, fn);
 
 real('a new venv of the same Python compiles nothing: every layer comes from the store, and it verifies', async (t) => {
   const venv = join(world.work, 'venv-new');
@@ -111,20 +111,19 @@ pyenvTest('3.9', 'pyenv 3.9: the resolver picks the newest mod_wsgi that fits (5
   );
 });
 
-/** Debian's debug build of the machine's Python (python3-dbg: ABI flags "d"), when it is installed (.ci/run installs it). */
-const debugPython = (() => {
-  const file = '/usr/bin/python3d';
-  return existsSync(file) ? file : undefined;
-})();
-const debugTitle = 'a debug Python (python3-dbg, ABI "d") of the same version compiles only mod_wsgi, links its own libpython and serves';
-if (debugPython)
-  real(debugTitle, async (t) => {
+/** Debian's debug build of the machine's Python (python3-dbg: ABI flags "d"); .ci/run installs it. */
+const debugPython = existsSync('/usr/bin/python3d') ? '/usr/bin/python3d' : undefined;
+interpreterTest(
+  debugPython,
+  'no /usr/bin/python3d: apt-get install python3-dbg',
+  'a debug Python (python3-dbg, ABI "d") of the same version compiles only mod_wsgi, links its own libpython and serves',
+  (py) => async (t) => {
     const prefix = join(world.work, 'debug-python');
-    const result = await runCli(['build', '--prefix', prefix, '--python', debugPython, ...world.buildArgs, '--plain'], { env: world.env() });
+    const result = await runCli(['build', '--prefix', prefix, '--python', py, ...world.buildArgs, '--plain'], { env: world.env() });
     t.is(result.code, 0, result.stderr + result.stdout);
     t.deepEqual(compiled(result.stdout), ['mod_wsgi'], 'the same version, another ABI: another mod_wsgi layer, every other layer shared');
     t.regex(result.stdout, /Verified: GET http:\/\/127\.0\.0\.1:\d+\/ -> 200/);
-    const [version, soabi] = execFileSync(debugPython, [
+    const [version, soabi] = execFileSync(py, [
       '-c',
       'import sys, sysconfig; print("%d.%d" % sys.version_info[:2], sysconfig.get_config_var("SOABI"))',
     ])
@@ -135,14 +134,13 @@ if (debugPython)
     const needed = execFileSync('readelf', ['-d', join(prefix, 'httpd', 'modules', 'mod_wsgi.so')]).toString();
     t.true(needed.includes(`[libpython${version}d.so`), needed);
     const release = await layerKeys(['build', '--prefix', world.prefix, '--python', python, ...world.buildArgs]);
-    const debug = await layerKeys(['build', '--prefix', prefix, '--python', debugPython, ...world.buildArgs]);
+    const debug = await layerKeys(['build', '--prefix', prefix, '--python', py, ...world.buildArgs]);
     t.deepEqual(
       Object.keys(debug).filter((n) => debug[n] !== release[n]),
       ['mod_wsgi'],
     );
-  });
-else if (process.env.CI) real(debugTitle, (t) => t.fail('no /usr/bin/python3d: apt-get install python3-dbg'));
-else test.serial.skip(`${debugTitle} (skipped: no /usr/bin/python3d; apt-get install python3-dbg)`, () => {});
+  },
+);
 
 real("changing only httpd's configure flags rebuilds only httpd and mod_wsgi", async (t) => {
   const prefix = join(world.work, 'no-ssl');

@@ -58,7 +58,7 @@ export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?:
   });
 }
 
-const buildOrder = ['pcre2', 'apr', 'apr-util', 'httpd', 'mod_wsgi', 'expat'];
+const buildOrder = ['pcre2', 'apr', 'expat', 'apr-util', 'httpd', 'mod_wsgi'];
 
 /**
  * The components a build's plain output says it configured (compiled), in dependency order: PCRE2 and APR depend on

@@ -12,7 +12,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
-import { type CliResult, compiledComponents, runCli } from '../helpers/cli.js';
+import { type CliResult, compiledComponents as compiled, runCli } from '../helpers/cli.js';
 import { closeFixtureWorld, type FixtureWorld, openFixtureWorld } from '../helpers/fixture-world.js';
 import {
   blobDataFile,
@@ -82,7 +82,6 @@ const build = (prefix: string, store: string, extra: string[] = [], environment:
     ['build', '--prefix', join(world.work, prefix), '--recipes', world.fixtures.recipesDir, '--python', python, '--no-verify', '--plain', ...extra],
     env(store, environment),
   );
-const compiled = compiledComponents;
 const warnings = (r: CliResult) => (r.stdout + r.stderr).split('\n').filter((l) => /warning: /.test(l));
 
 /** Another Python than /usr/bin/python3 (a second identity), when this machine has one. */

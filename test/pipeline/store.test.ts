@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { compiledComponents, runCli } from '../helpers/cli.js';
+import { compiledComponents as compiled, runCli } from '../helpers/cli.js';
 import { closeFixtureWorld, type FixtureWorld, openFixtureWorld } from '../helpers/fixture-world.js';
 import { snapshotTree } from '../helpers/tree.js';
 
@@ -34,8 +34,6 @@ const args = (prefix: string, ...extra: string[]) => [
   '--plain',
   ...extra,
 ];
-/** The components a build compiled (their "configure" phase line). */
-const compiled = compiledComponents;
 const fromStore = (stdout: string) => [...stdout.matchAll(/^\[[\d:]+\] (\S+) [\d.]+: in the store, nothing to build$/gm)].map((m) => m[1]);
 
 function grepTree(dir: string, needle: string): string {
