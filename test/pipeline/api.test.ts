@@ -3,10 +3,10 @@
  * builds and then reports "up to date", locate() finds every path (and builds first when asked), info() and
  * uninstall() read and remove the build, and failures are the exported typed errors.
  */
+import { removeTempDirs, tempDir } from '../helpers/temp.js';
 import test from 'ava';
 import { existsSync } from 'node:fs';
-import { access, chmod, mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { access, chmod, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeFixtureSet, fixtureVersions, type FixtureSet } from '../helpers/fixtures.js';
 import * as api from '../../src/index.js';
@@ -15,8 +15,10 @@ import { build, info, locate, NotBuiltError, plan, ToolchainError, uninstall, Us
 let work: string;
 let fixtures: FixtureSet;
 
+test.after.always(removeTempDirs);
+
 test.before(async () => {
-  work = await mkdtemp(join(tmpdir(), 'wsgi-api-'));
+  work = await tempDir('wsgi-api-');
   await chmod(work, 0o755);
   fixtures = await makeFixtureSet(join(work, 'fixtures'));
 });

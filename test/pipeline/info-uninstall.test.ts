@@ -3,10 +3,11 @@
  * bin/python, a project's notes): info reads without changing anything; uninstall removes exactly the tool's own
  * entries and leaves every other file byte for byte as it was; a prefix without a build is a clear exit 2.
  */
+import { removeTempDirs, tempDir } from '../helpers/temp.js';
 import test from 'ava';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
+import { chmod, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { fixtureBuildArgs, fixtureVersions, isolatedEnv, makeFixtureSet, type FixtureSet } from '../helpers/fixtures.js';
@@ -15,8 +16,10 @@ import { snapshotTree } from '../helpers/tree.js';
 let work: string;
 let fixtures: FixtureSet;
 
+test.after.always(removeTempDirs);
+
 test.before(async () => {
-  work = await mkdtemp(join(tmpdir(), 'wsgi-info-'));
+  work = await tempDir('wsgi-info-');
   await chmod(work, 0o755);
   fixtures = await makeFixtureSet(join(work, 'fixtures'));
 });

@@ -3,11 +3,11 @@
  * (scripts/postinstall.ts, compiled to dist/scripts/postinstall.js). Each run gets a clean environment (no inherited
  * CC, VIRTUAL_ENV or WSGI_HTTPD_*), pipes instead of a terminal, and only WSGI_HTTPD_* variables as configuration.
  */
+import { removeTempDirs, tempDir } from '../helpers/temp.js';
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { access, chmod, copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { access, chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { repoRoot, tsxImport } from '../helpers/cli.js';
 import { fixtureVersions, makeFixtureSet, type FixtureSet } from '../helpers/fixtures.js';
@@ -16,8 +16,10 @@ let work: string;
 let fixtures: FixtureSet;
 let emptyBin: string;
 
+test.after.always(removeTempDirs);
+
 test.before(async () => {
-  work = await mkdtemp(join(tmpdir(), 'wsgi-postinstall-'));
+  work = await tempDir('wsgi-postinstall-');
   await chmod(work, 0o755);
   fixtures = await makeFixtureSet(join(work, 'fixtures'));
   emptyBin = join(work, 'empty-bin');

@@ -1,10 +1,10 @@
+import { removeTempDirs, tempDir } from '../helpers/temp.js';
 import test from 'ava';
 import { formatPlan, layerKeys, makePlan, mirrorUrls, type PlanOptions } from '../../src/pipeline/plan.js';
 import { buildFlags, platformMismatch, type PythonIdentity } from '../../src/store/keys.js';
 import { lockComponents, readLock, serializeLock, type Lock } from '../../src/resolve/lock.js';
 import { resolve } from '../../src/resolve/resolve.js';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fixturesDir, loadFixtureRecipes } from '../helpers/fixtures.js';
 
@@ -52,6 +52,8 @@ const options: PlanOptions = {
 };
 // Not the defaults: the versions with a patch (mod_wsgi 8.0.0) and with alternative files (mod_wsgi 8.0.0, pcre2 10.98).
 const pinned = { httpd: '2.4.98', apr: '1.8.0', 'apr-util': '1.8.0', pcre2: '10.98', mod_wsgi: '8.0.0' } as const;
+
+test.after.always(removeTempDirs);
 
 test('the dry-run plan of a pinned fixture set (snapshot: every step, URL, sha256 and command line)', (t) => {
   const plan = makePlan(lockFor(pinned), options);
@@ -184,7 +186,7 @@ test('mirrors come first in the download chain, in upstream layout', (t) => {
 
 test('a lock file round-trips: written, read back, same plan', async (t) => {
   const lock = lockFor(pinned);
-  const dir = await mkdtemp(join(tmpdir(), 'lock-'));
+  const dir = await tempDir('lock-');
   const file = join(dir, 'wsgi-toolchain.lock.json');
   await writeFile(file, serializeLock(lock));
   const read = await readLock(file, (component) => `/patches/${component}`);
@@ -196,7 +198,7 @@ test('a lock file round-trips: written, read back, same plan', async (t) => {
 });
 
 test('a damaged lock file is refused with what is wrong', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'lock-'));
+  const dir = await tempDir('lock-');
   const file = join(dir, 'bad.lock.json');
   await writeFile(file, JSON.stringify({ ...lockFor(), lockfileVersion: 99 }));
   await t.throwsAsync(

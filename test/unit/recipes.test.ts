@@ -2,9 +2,9 @@
  * The shipped recipes (recipes/*.json) against the schema and the semantic checks, and the validator's messages.
  * This is the one unit test that reads the shipped recipes on purpose; the others use test/fixtures/recipes.
  */
+import { removeTempDirs, tempDir } from '../helpers/temp.js';
 import test from 'ava';
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { compareVersionsDescending } from '../../src/recipe/version.js';
 import { RecipeError } from '../../src/errors.js';
@@ -15,6 +15,8 @@ import { resolve, selectComponents } from '../../src/resolve/resolve.js';
 import { fixtureRecipesDir, loadFixtureRecipes } from '../helpers/fixtures.js';
 
 const noExpat = { ssl: false, zlib: false, expat: false };
+
+test.after.always(removeTempDirs);
 
 test('every shipped recipe validates, names itself after its file, points editors at the schema, and is reachable from a root', async (t) => {
   const recipes = await loadRecipes();
@@ -209,7 +211,7 @@ test('after the schema, the checks it cannot express: listed versions, semver ra
 });
 
 test('an overlay adds a version to a recipe and can override the default', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'overlay-'));
+  const dir = await tempDir('overlay-');
   const sha = 'a'.repeat(64);
   await writeFile(
     join(dir, 'pcre2.json'),
@@ -228,7 +230,7 @@ test('an overlay adds a version to a recipe and can override the default', async
 });
 
 test('a partial overlay is checked on its own fields, then merged and checked as a whole', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'overlay-'));
+  const dir = await tempDir('overlay-');
   const file = join(dir, 'httpd.json');
   await writeFile(file, '{"name": "httpd", "defaultVersion": "9.9.9"}');
   let error = await t.throwsAsync(loadFixtureRecipes([dir]), { instanceOf: RecipeError });
@@ -247,7 +249,7 @@ test('a partial overlay is checked on its own fields, then merged and checked as
 });
 
 test('an overlay of a new name adds a component, and must be a whole recipe; its patches are in the overlay', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'overlay-'));
+  const dir = await tempDir('overlay-');
   const file = join(dir, 'mod_extra.json');
   await writeFile(file, JSON.stringify({ name: 'mod_extra', versions: minimal().versions }));
   const error = await t.throwsAsync(loadFixtureRecipes([dir]), { instanceOf: RecipeError });
@@ -256,4 +258,14 @@ test('an overlay of a new name adds a component, and must be a whole recipe; its
   const recipes = await loadFixtureRecipes([dir]);
   t.is(recipes.get('mod_extra')!.patchesDir, join(dir, 'patches', 'mod_extra'));
   t.true(recipes.has('httpd'));
+});
+
+test('recipes read again in the same process: each caller gets its own copy of the checked set', async (t) => {
+  const first = await loadRecipes();
+  first.get('httpd')!.defaultVersion = 'changed by a caller';
+  first.delete('apr');
+  const second = await loadRecipes();
+  t.not(second.get('httpd')!.defaultVersion, 'changed by a caller');
+  t.true(second.has('apr'));
+  t.deepEqual(second, await loadRecipes());
 });

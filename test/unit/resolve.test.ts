@@ -1,6 +1,6 @@
+import { removeTempDirs, tempDir } from '../helpers/temp.js';
 import test from 'ava';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ResolveError } from '../../src/errors.js';
 import { evaluateArgs, lockComponents } from '../../src/resolve/lock.js';
@@ -11,10 +11,12 @@ const recipes = await loadFixtureRecipes();
 const noExpat = { ssl: true, zlib: true, expat: false };
 
 async function overlayDir(files: Record<string, unknown>): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'overlay-'));
+  const dir = await tempDir('overlay-');
   for (const [name, value] of Object.entries(files)) await writeFile(join(dir, `${name}.json`), JSON.stringify(value));
   return dir;
 }
+
+test.after.always(removeTempDirs);
 
 test('exact versions and semver ranges pick the newest match', (t) => {
   const resolved = resolve({ recipes, requests: { httpd: '~2.4.90 <2.4.99', pcre2: '10.98' }, pythonVersion: '3.11.2', features: noExpat });

@@ -1,12 +1,12 @@
+import { removeTempDirs, tempDir } from '../../helpers/temp.js';
 import test from 'ava';
-import { chmod, mkdir, mkdtemp, readFile, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compilerFacts, includePath } from '../../../src/doctor/compiler-facts.js';
 
 /** A compiler that answers like cc for the probes, finds headers in $INC, and logs every run. */
 async function fakeCompiler() {
-  const dir = await mkdtemp(join(tmpdir(), 'compiler-facts-'));
+  const dir = await tempDir('compiler-facts-');
   const inc = join(dir, 'include');
   await mkdir(inc);
   const cc = join(dir, 'cc');
@@ -27,6 +27,8 @@ header=$(sed -n 's/^#include <\\(.*\\)>$/\\1/p')
   const runs = async () => (await readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
   return { dir, inc, cc, runs, cache: { dir: join(dir, 'facts') } };
 }
+
+test.after.always(removeTempDirs);
 
 test('the compiler is probed once; later builds take its answers from the store while the include path is unchanged', async (t) => {
   const f = await fakeCompiler();

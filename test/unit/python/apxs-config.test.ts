@@ -1,6 +1,6 @@
+import { removeTempDirs, tempDir } from '../../helpers/temp.js';
 import test from 'ava';
-import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { recordApxsAnswers, renderApxsConfig } from '../../../src/python-package/apxs-config.js';
 import type { PackageRecord } from '../../../src/python-package/layout.js';
@@ -22,8 +22,10 @@ async function fakeApxs(dir: string): Promise<{ apxs: string; asked: () => Promi
   return { apxs, asked: async () => (await readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean).sort() };
 }
 
+test.after.always(removeTempDirs);
+
 test('the answers a layer recorded fill the template for our own stack: no apxs is run', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'apxs-config-'));
+  const dir = await tempDir('apxs-config-');
   const fake = await fakeApxs(dir);
   const text = await renderApxsConfig(record({ BINDIR: '/stack/bin', PROGNAME: 'httpd' }), {
     apxs: fake.apxs,
@@ -35,7 +37,7 @@ test('the answers a layer recorded fill the template for our own stack: no apxs 
 });
 
 test('without recorded answers, or for a system Apache, apxs is asked once per name', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'apxs-config-'));
+  const dir = await tempDir('apxs-config-');
   const fake = await fakeApxs(dir);
   const stable = { from: '/stack', to: '/prefix/httpd' };
   t.is(
@@ -52,7 +54,7 @@ test('without recorded answers, or for a system Apache, apxs is asked once per n
 });
 
 test('recordApxsAnswers writes the answers into the package record', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'apxs-config-'));
+  const dir = await tempDir('apxs-config-');
   const fake = await fakeApxs(dir);
   const recorded = await recordApxsAnswers(dir, record(), fake.apxs, process.env);
   t.deepEqual(recorded.apxsAnswers, { BINDIR: '/stack/bin', PROGNAME: 'httpd' });

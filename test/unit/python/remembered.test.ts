@@ -1,13 +1,15 @@
+import { removeTempDirs, tempDir } from '../../helpers/temp.js';
 import test from 'ava';
-import { chmod, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { detectPython } from '../../../src/python/detect.js';
 
 const python = '/usr/bin/python3';
 
+test.after.always(removeTempDirs);
+
 test('an interpreter run directly is asked once; later detections read its answer from the facts cache', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'py-facts-'));
+  const dir = await tempDir('py-facts-');
   const first = await detectPython({ python, cache: { dir } });
   const [file, ...more] = (await readdir(dir)).filter((f) => f.startsWith('python-'));
   t.truthy(file);
@@ -24,7 +26,7 @@ test('an interpreter run directly is asked once; later detections read its answe
 });
 
 test('a wrapper (a pyenv shim picks its Python when it runs) is never remembered; a read-only cache writes nothing', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'py-facts-'));
+  const dir = await tempDir('py-facts-');
   const wrapper = join(dir, 'python3-wrapper');
   await writeFile(wrapper, `#!/bin/sh\nexec ${python} "$@"\n`);
   await chmod(wrapper, 0o755);
