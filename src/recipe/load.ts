@@ -1,5 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { hashOf } from '../util/hash-of.js';
 import { packageRoot } from '../util/package-root.js';
 import { RecipeError, UsageError } from '../errors.js';
 import type { ComponentName, Recipe } from './types.js';
@@ -19,7 +20,7 @@ export interface BaseRecipes {
 
 export const builtinRecipes: BaseRecipes = { recipesDir: builtinRecipesDir, patchesDir: builtinPatchesDir };
 
-async function readRecipeFiles(dir: string): Promise<{ file: string; value: unknown }[]> {
+async function readRecipeFiles(dir: string): Promise<{ file: string; text: string }[]> {
   let names: string[];
   try {
     names = (await readdir(dir)).filter((n) => n.endsWith('.json') && n !== recipeSchemaFileName).sort();
@@ -30,9 +31,9 @@ async function readRecipeFiles(dir: string): Promise<{ file: string; value: unkn
     names.map(async (name) => {
       const file = join(dir, name);
       try {
-        return { file, value: JSON.parse(await readFile(file, 'utf8')) as unknown };
-      } catch (error) {
-        throw new RecipeError(`${file}: not valid JSON (${(error as Error).message})`);
+        return { file, text: await readFile(file, 'utf8') };
+      } catch {
+        throw new UsageError(`recipe file ${file} cannot be read`, 'check its permissions');
       }
     }),
   );
@@ -53,14 +54,20 @@ function overlay(base: Recipe | undefined, patch: RecipeOverlay): unknown {
  * recipe of a new name adds a component, one of a known name is merged onto it (see overlay) and checked as a whole.
  */
 export async function loadRecipes(overlayDirs: string[] = [], base: BaseRecipes = builtinRecipes): Promise<RecipeSet> {
+  const baseFiles = await readRecipeFiles(base.recipesDir);
+  const overlays = await Promise.all(overlayDirs.map(async (dir) => ({ dir: resolve(dir), files: await readRecipeFiles(resolve(dir)) })));
+  // A build reads the recipes more than once (its flags, then its lock): the same texts are checked once per process.
+  const key = hashOf({ base, baseFiles, overlays });
+  const seen = checked.get(key);
+  if (seen) return structuredClone(seen);
   const set: RecipeSet = new Map();
-  for (const { file, value } of await readRecipeFiles(base.recipesDir)) {
-    const recipe = validateRecipe(value, file);
+  for (const { file, text } of baseFiles) {
+    const recipe = validateRecipe(parseRecipe(file, text), file);
     set.set(recipe.name, { ...recipe, origin: file, patchesDir: join(base.patchesDir, recipe.name) });
   }
-  for (const dir of overlayDirs) {
-    for (const { file, value } of await readRecipeFiles(resolve(dir))) {
-      const patch = validateOverlay(value, file);
+  for (const { dir, files } of overlays) {
+    for (const { file, text } of files) {
+      const patch = validateOverlay(parseRecipe(file, text), file);
       const known = set.get(patch.name);
       const merged = validateRecipe(overlay(known, patch), file);
       set.set(merged.name, {
@@ -71,5 +78,16 @@ export async function loadRecipes(overlayDirs: string[] = [], base: BaseRecipes 
     }
   }
   validateRecipeSet(set);
+  checked.set(key, structuredClone(set));
   return set;
+}
+
+const checked = new Map<string, RecipeSet>();
+
+function parseRecipe(file: string, text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new RecipeError(`${file}: not valid JSON (${(error as Error).message})`);
+  }
 }

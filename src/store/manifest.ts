@@ -61,12 +61,16 @@ export async function walkTree(
   await descend('');
 }
 
-/** Every entry under `root` (relative paths; symlinked directories are not entered), from directory listings alone. */
-export async function listTree(root: string): Promise<string[]> {
+/**
+ * Every entry under `root` (relative paths; symlinked directories are not entered), from directory listings alone;
+ * `skip` prunes a path and what is below it.
+ */
+export async function listTree(root: string, skip: (rel: string) => boolean = () => false): Promise<string[]> {
   const out: string[] = [];
   const descend = async (rel: string): Promise<void> => {
     for (const entry of await readdir(rel ? join(root, rel) : root, { withFileTypes: true })) {
       const child = rel ? `${rel}/${entry.name}` : entry.name;
+      if (skip(child)) continue;
       out.push(child);
       if (entry.isDirectory()) await descend(child);
     }

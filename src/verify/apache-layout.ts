@@ -52,7 +52,12 @@ async function apxsQuery(apxs: string, name: string): Promise<string> {
 }
 
 /** What `httpd -v` and `httpd -l` say: version and compiled-in modules (e.g. "mod_so.c", "event.c"). */
-export async function probeHttpd(httpd: string): Promise<{ version?: string; compiledIn: string[] }> {
+export interface HttpdProbe {
+  version?: string;
+  compiledIn: string[];
+}
+
+export async function probeHttpd(httpd: string): Promise<HttpdProbe> {
   const [v, l] = await Promise.all([run([httpd, '-v']).catch(() => undefined), run([httpd, '-l']).catch(() => undefined)]);
   const version = v && v.code === 0 ? /Apache\/(\d+\.\d+\.\d+)/.exec(v.stdout)?.[1] : undefined;
   const compiledIn =

@@ -10,7 +10,7 @@ import { freePort } from '../util/port.js';
 import { processesMentioning, signalQuietly } from '../util/process.js';
 import { pythonProgram, pythonProgramArgs } from '../util/package-root.js';
 import { activeChildren, run } from '../util/run.js';
-import { builtInMpm, mpmNames, probeHttpd, type ApacheLayout } from './apache-layout.js';
+import { builtInMpm, type HttpdProbe, mpmNames, probeHttpd, type ApacheLayout } from './apache-layout.js';
 
 export interface VerifyOptions {
   layout: ApacheLayout;
@@ -33,6 +33,8 @@ export interface VerifyOptions {
   mpm?: 'event' | 'worker' | 'prefork';
   /** Apache LogLevel for the test server (default "warn"). */
   logLevel?: string;
+  /** What `httpd -v` and `-l` say, when the caller has it remembered (default: ask the binary). */
+  probeHttpd?: (httpd: string) => Promise<HttpdProbe>;
 }
 
 export interface VerifyResult {
@@ -65,7 +67,8 @@ export class ServerVerifyError extends VerifyError {
 const tailLines = 20;
 const stopGraceMs = 5_000;
 const killWaitMs = 5_000;
-const pollIntervalMs = 50;
+/** Between GETs while httpd and the daemon start: short at first (both are usually up within 100 ms), then slower. */
+const pollDelayMs = (sinceStartMs: number) => (sinceStartMs < 2_000 ? 10 : 50);
 const maxPortAttempts = 3;
 /** sun_path is 108 bytes; mod_wsgi appends ".<pid>.<generation>.<id>.sock". */
 const maxSocketPrefix = 80;
@@ -303,9 +306,16 @@ function startHttpd(httpd: string, conf: string, dir: string, stderrPath: string
 /**
  * SIGTERM to the httpd parent (it stops its children and the mod_wsgi daemon), bounded wait, then SIGKILL for the
  * whole process group and for anything else still running with our config. Returns pids that would not die.
+ * `graceful: false` (the app answered: nothing more to learn from the server) skips SIGTERM: httpd's own shutdown
+ * reaps its children in growing sleeps, ~80 ms of a warm build, and leaves nothing a SIGKILL would not (the pid file,
+ * mutex and daemon sockets are in the temporary directory, removed next; the scoreboard is anonymous memory).
  */
-async function stopHttpd(server: Server, conf: string, log: (line: string) => void): Promise<number[]> {
+async function stopHttpd(server: Server, conf: string, log: (line: string) => void, graceful = true): Promise<number[]> {
   if (server.pid) {
+    if (!server.exited && !graceful) {
+      signalQuietly(-server.pid, 'SIGKILL');
+      await Promise.race([server.exit, unrefSleep(killWaitMs)]);
+    }
     if (!server.exited) {
       signalQuietly(server.pid, 'SIGTERM');
       const stopped = await Promise.race([server.exit.then(() => true), unrefSleep(stopGraceMs).then(() => false)]);
@@ -321,9 +331,10 @@ async function stopHttpd(server: Server, conf: string, log: (line: string) => vo
   }
   const deadline = Date.now() + killWaitMs;
   let survivors = processesMentioning(conf);
-  while (survivors.length > 0 && Date.now() < deadline) {
+  // Children killed with the group may still be on their way out: look again soon, then less often.
+  for (let round = 0; survivors.length > 0 && Date.now() < deadline; round++) {
     for (const pid of survivors) signalQuietly(pid, 'SIGKILL');
-    await sleep(100);
+    await sleep(Math.min(100, 5 * 2 ** round));
     survivors = processesMentioning(conf);
   }
   return survivors;
@@ -355,8 +366,8 @@ function httpGet(url: string, timeoutMs: number): Promise<{ status: number; body
 /** Real GETs until a 200, a definite failure, httpd exiting, or the deadline. 503 means "daemon still starting". */
 async function waitForApp(server: Server, url: string, deadline: number, log: (line: string) => void): Promise<Probe> {
   let last = 'no attempt';
-  const maxAttempts = Math.ceil((deadline - Date.now()) / pollIntervalMs) + 1;
-  for (let attempt = 1; attempt <= maxAttempts && Date.now() < deadline; attempt++) {
+  const start = Date.now();
+  for (let attempt = 1; Date.now() < deadline; attempt++) {
     if (server.exited) return { kind: 'exited', ...(await server.exit) };
     const remaining = deadline - Date.now();
     try {
@@ -365,11 +376,11 @@ async function waitForApp(server: Server, url: string, deadline: number, log: (l
       if (res.status === 200) return { kind: 'ok', ...res };
       last = `HTTP ${res.status}`;
       if (res.status !== 503) return { kind: 'status', ...res };
-      if (attempt === 1 || attempt % 10 === 0) log(`GET ${url} -> 503 (daemon starting?), retrying`);
+      if (attempt === 1 || attempt % 20 === 0) log(`GET ${url} -> 503 (daemon starting?), retrying`);
     } catch (error) {
       last = (error as Error).message;
     }
-    await sleep(pollIntervalMs);
+    await sleep(pollDelayMs(Date.now() - start));
   }
   return { kind: 'timeout', last };
 }
@@ -468,7 +479,7 @@ export async function verifyServer(opts: VerifyOptions): Promise<VerifyResult> {
   }
 
   // httpd says what it has while the temporary directory is made and the Python is probed.
-  const probing = probeHttpd(layout.httpd);
+  const probing = (opts.probeHttpd ?? probeHttpd)(layout.httpd);
   const isRoot = process.getuid?.() === 0;
   const account = isRoot ? unprivilegedAccount(opts.runAs) : undefined;
 
@@ -612,7 +623,7 @@ export async function verifyServer(opts: VerifyOptions): Promise<VerifyResult> {
     throw error;
   }
 
-  const [survivors] = await Promise.all([server ? stopHttpd(server, conf, log) : [], pythonProbing?.catch(() => undefined)]);
+  const [survivors] = await Promise.all([server ? stopHttpd(server, conf, log, !success) : [], pythonProbing?.catch(() => undefined)]);
   if (server) log(`httpd stopped`);
   const logTail = await tail(errorLog);
   const stderrTail = await tail(stderrLog, 10);

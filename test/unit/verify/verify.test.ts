@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { VerifyError } from '../../../src/errors.js';
 import { capture } from '../../../src/util/run.js';
-import { layoutFromApxs, layoutFromRoot, type ApacheLayout } from '../../../src/verify/apache-layout.js';
+import { layoutFromApxs, layoutFromRoot, probeHttpd, type ApacheLayout } from '../../../src/verify/apache-layout.js';
 import { processesMentioning } from '../../../src/util/process.js';
 import { parseAppBody, renderConfig, ServerVerifyError, versionMatches, verifyServer } from '../../../src/verify/verify.js';
 import { requiring } from '../../helpers/requires.js';
@@ -133,6 +133,25 @@ systemTest("verifyServer serves the WSGI app from Debian's apache2 and stops eve
   t.is(result.httpdVersion, layout.version!);
   t.regex(result.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
   t.true(lines.some((line) => line.includes('-> 200')));
+  assertClean(t, result.configFile);
+});
+
+systemTest('verifyServer takes what httpd -v and -l say from the caller when it has them (a remembered probe)', async (t) => {
+  const { layout, pythonVersion } = await debian();
+  const asked: string[] = [];
+  const real = await probeHttpd(layout.httpd);
+  const result = await verifyServer({
+    layout,
+    modWsgi,
+    python: { executable: python3, version: pythonVersion },
+    probeHttpd: async (httpd) => {
+      asked.push(httpd);
+      return { ...real, version: '2.4.99' };
+    },
+  });
+  t.deepEqual(asked, [layout.httpd]);
+  t.is(result.status, 200);
+  t.is(result.httpdVersion, '2.4.99', "the caller's answer was used");
   assertClean(t, result.configFile);
 });
 
