@@ -3,6 +3,10 @@
  * stack's path and checked against its manifest file by file while it is copied. A later layer's file replaces an
  * earlier one's. What the recipes list as documentation (`docs`: the httpd manual, icons, man pages) is left out
  * unless --with-manual.
+ *
+ * The layer that carries the Python package goes first when no other layer has a file at its paths (or a directory
+ * of another mode): order then changes nothing in the stack, and the package step can start while the other layers
+ * are copied (onPlaced).
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { fromSystemError } from '../errors.js';
@@ -19,11 +23,18 @@ export function under(dirs: string[]): (rel: string) => boolean {
   return (rel) => dirs.some((d) => rel === d || rel.startsWith(`${d}/`));
 }
 
-export async function assembleStack(ctx: BuildContext, layers: StoredLayer[], root: string): Promise<RelocateStats> {
+export interface AssembleHooks {
+  /** The component to place first when that changes nothing (the one that carries the Python package). */
+  first?: string;
+  /** Called when a layer's files are all in place. */
+  onPlaced?: (component: string) => void;
+}
+
+export async function assembleStack(ctx: BuildContext, layers: StoredLayer[], root: string, hooks: AssembleHooks = {}): Promise<RelocateStats> {
   const total: RelocateStats = { files: 0, textFiles: 0, binaryFiles: 0, runpaths: 0, bytes: 0 };
   await rm(root, { recursive: true, force: true });
   await mkdir(root, { recursive: true });
-  for (const layer of layers) {
+  for (const layer of placementOrder(layers, hooks.first)) {
     const docs = ctx.options.withManual ? [] : (ctx.plan.lock.components.find((c) => c.name === layer.record.component)?.docs ?? []);
     const skip = under(docs);
     let stats: RelocateStats;
@@ -35,6 +46,23 @@ export async function assembleStack(ctx: BuildContext, layers: StoredLayer[], ro
     }
     for (const k of Object.keys(total) as (keyof RelocateStats)[]) total[k] += stats[k];
     await ctx.store.touch(layer.record.key);
+    hooks.onPlaced?.(layer.record.component);
   }
   return total;
+}
+
+/** The layers in stack order, or with `first` moved to the front when no other layer shares a path with it. */
+export function placementOrder(layers: StoredLayer[], first: string | undefined): StoredLayer[] {
+  const lead = layers.find((l) => l.record.component === first);
+  if (!lead || lead === layers[0]) return layers;
+  const paths = new Map(lead.record.files.map((e) => [e.path, e]));
+  const clash = layers.some(
+    (other) =>
+      other !== lead &&
+      other.record.files.some((e) => {
+        const mine = paths.get(e.path);
+        return mine !== undefined && (mine.type !== 'dir' || e.type !== 'dir' || mine.mode !== e.mode);
+      }),
+  );
+  return clash ? layers : [lead, ...layers.filter((l) => l !== lead)];
 }

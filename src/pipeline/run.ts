@@ -19,12 +19,19 @@ import { ensureOwnDir, pathExists } from '../util/fs.js';
 import { killAllChildren } from '../util/run.js';
 import type { VerifyResult } from '../verify/verify.js';
 import { toolVersion } from '../version.js';
-import { assembleStack } from './assemble.js';
+import { type AssembleHooks, assembleStack } from './assemble.js';
 import type { BuildContext } from './context.js';
 import { BuildEvents, type StackStep } from './events.js';
 import type { BuildOptions } from './options.js';
 import { type Prepared, stackIntact } from './prepare.js';
-import { activatePythonPackage, layOutVenvDropIn, packageComponent, preparePythonPackage, pythonPackageTarget } from './python-package.js';
+import {
+  activatePythonPackage,
+  layOutVenvDropIn,
+  packageComponent,
+  type PreparedPackage,
+  preparePythonPackage,
+  pythonPackageTarget,
+} from './python-package.js';
 import { settleRunningSteps } from './run-step.js';
 import { type BuildReport, type LayerReport, upToDateReport } from './report.js';
 
@@ -75,7 +82,7 @@ async function estimates(ctx: BuildContext): Promise<Map<string, number>> {
  * the stack. A layer found damaged while it is assembled is discarded and built again, once; when it cannot be (its
  * source is not available offline) the build stops with the integrity error, exit 5.
  */
-async function layersAndStack(ctx: RunContext, seconds: Map<string, number>): Promise<StoredLayer[]> {
+async function layersAndStack(ctx: RunContext, seconds: Map<string, number>, early?: EarlyPackage): Promise<StoredLayer[]> {
   const { plan } = ctx;
   for (let attempt = 0; ; attempt++) {
     let stored = await storedLayers(ctx);
@@ -121,11 +128,12 @@ async function layersAndStack(ctx: RunContext, seconds: Map<string, number>): Pr
       await step(
         ctx,
         'assemble',
-        () => assembleStack(ctx, layers, plan.layout.root),
+        () => assembleStack(ctx, layers, plan.layout.root, early?.hooks),
         (s) => `${s.files} files from ${layers.length} layers, each checked against its manifest (${(s.bytes / 1e6).toFixed(1)} MB)`,
       );
       return layers;
     } catch (error) {
+      await early?.discard(); // it may be writing into the stack that is about to be removed
       if (!(error instanceof LayerIntegrityError) || attempt > 0) throw error;
       const bad = layers.find((l) => error.layer.includes(l.record.key.slice(0, 12)));
       ctx.log.write(`${error.message}\n`);
@@ -201,6 +209,7 @@ export async function runBuild(prepared: Prepared, options: BuildOptions, events
     ],
   });
 
+  const early = withPackage ? earlyPackage(ctx) : undefined;
   let activated = false;
   let succeeded = false;
   const seconds = new Map<string, number>();
@@ -208,7 +217,7 @@ export async function runBuild(prepared: Prepared, options: BuildOptions, events
   try {
     await store.clearStaleTemp();
     await rm(layout.root, { recursive: true, force: true }); // a killed build's leftover, never the live stack
-    const layers = await layersAndStack(ctx, seconds);
+    const layers = await layersAndStack(ctx, seconds, early);
     const manifest: Manifest = {
       tool: `wsgi-httpd ${toolVersion}`,
       key: plan.key,
@@ -229,14 +238,7 @@ export async function runBuild(prepared: Prepared, options: BuildOptions, events
             (r) => `${r.url} answered ${r.status} from Python ${r.pythonVersion} (${r.mpm} MPM, ${r.durationMs} ms)`,
           )
         : undefined,
-      withPackage
-        ? step(
-            ctx,
-            'python-package',
-            () => preparePythonPackage(ctx),
-            (p) => `${p.record.package.distribution} ${p.record.package.version}, ${p.record.files.length} files, nothing compiled`,
-          )
-        : undefined,
+      early?.result(),
     );
     verify = verified;
     if (controller.signal.aborted) throw controller.signal.reason;
@@ -271,6 +273,7 @@ export async function runBuild(prepared: Prepared, options: BuildOptions, events
     // Stop components still building beside the one that failed, and let them finish failing first.
     ctx.abort(error);
     await settleRunningSteps();
+    await early?.discard();
     if (interrupted && !activated) throw controller.signal.reason;
     if (!activated) throw error;
   } finally {
@@ -296,6 +299,41 @@ export async function runBuild(prepared: Prepared, options: BuildOptions, events
     seconds: seconds.get(c.name) ?? 0,
   }));
   return { ...upToDateReport(plan), upToDate: false, layers: layerReports, totalSeconds: (Date.now() - started) / 1000, verify };
+}
+
+interface EarlyPackage {
+  hooks: AssembleHooks;
+  /** The package step's result (started now if its layer did not start it). */
+  result: () => Promise<PreparedPackage>;
+  /** Waits for a started package step to end and forgets it (its stack is being removed). */
+  discard: () => Promise<void>;
+}
+
+/**
+ * The Python package step, started as soon as its layer is in the stack: it needs only that layer (the apxs answers
+ * are recorded in it), so its Python check runs beside the copying of the other layers, not after it.
+ */
+function earlyPackage(ctx: BuildContext): EarlyPackage {
+  const component = packageComponent(ctx.plan)!.name;
+  let started: Promise<PreparedPackage> | undefined;
+  const start = () => {
+    started ??= step(
+      ctx,
+      'python-package',
+      () => preparePythonPackage(ctx),
+      (p) => `${p.record.package.distribution} ${p.record.package.version}, ${p.record.files.length} files, nothing compiled`,
+    );
+    started.catch(() => undefined); // awaited by result() or discard()
+    return started;
+  };
+  return {
+    hooks: { first: component, onPlaced: (name) => name === component && !ctx.plan.lock.systemApache && void start() },
+    result: start,
+    discard: async () => {
+      await started?.catch(() => undefined);
+      started = undefined;
+    },
+  };
 }
 
 /** Both results once both have settled; the first one's error wins (a failed verify says more than the package). */
