@@ -8,7 +8,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compiledComponents as compiled, runCli } from '../helpers/cli.js';
 import { missingRegistryTools, startRegistry } from '../helpers/registry.js';
@@ -63,6 +63,27 @@ real('a new venv of the same Python compiles nothing: every layer comes from the
   t.regex(result.stdout, /Verified: GET http:\/\/127\.0\.0\.1:\d+\/ -> 200/);
   t.log(`build --prefix <new venv>: ${seconds.toFixed(1)} s (times are for npm run bench; this is the e2e tier, other tests running beside it)`);
   t.regex(execFileSync(join(venv, 'bin', 'mod_wsgi-express'), ['module-config']).toString(), /LoadModule wsgi_module/);
+});
+
+real("httpd's -v/-l answer is remembered per httpd layer; an answer the binary no longer gives is asked again, and the build verifies", async (t) => {
+  const facts = join(world.env().WSGI_HTTPD_CACHE_DIR!, 'facts');
+  const files = (await readdir(facts)).filter((f) => f.startsWith('httpd-probe-'));
+  t.true(files.length > 0, 'a verified build remembered what its httpd said');
+  for (const file of files) {
+    const saved = JSON.parse(await readFile(join(facts, file), 'utf8')) as { key: string; value: { compiledIn: string[] } };
+    t.true(saved.value.compiledIn.includes('mod_so.c'));
+    // As if the event MPM were compiled in: verify would then load no MPM and httpd could not start.
+    saved.value.compiledIn.push('event.c');
+    await writeFile(join(facts, file), JSON.stringify(saved));
+  }
+  const prefix = join(world.work, 'probe-again');
+  const result = await runCli(['build', '--prefix', prefix, '--python', python, ...world.buildArgs, '--plain'], { env: world.env() });
+  t.is(result.code, 0, result.stderr + result.stdout);
+  t.deepEqual(compiled(result.stdout), [], 'nothing compiled');
+  t.regex(result.stdout, /Verified: GET http:\/\/127\.0\.0\.1:\d+\/ -> 200/);
+  t.regex(await readFile(join(prefix, '.wsgi-httpd', 'logs', 'build.log'), 'utf8'), /remembered -v\/-l answer was not what it says now/);
+  for (const file of files)
+    t.false((JSON.parse(await readFile(join(facts, file), 'utf8')) as { value: { compiledIn: string[] } }).value.compiledIn.includes('event.c'));
 });
 
 real('python3, python3.X and a venv of either resolve to the same layer keys', async (t) => {
