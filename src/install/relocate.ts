@@ -2,7 +2,7 @@ import { chmodSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, sy
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { UsageError } from '../errors.js';
-import { checkFileBytes, LayerIntegrityError, listTree, type ManifestEntry } from '../store/manifest.js';
+import { checkEntryKind, checkFileBytes, LayerIntegrityError, listTree, type ManifestEntry } from '../store/manifest.js';
 import { isElf, rpathSlots } from './elf.js';
 
 export interface RelocateStats {
@@ -61,16 +61,7 @@ export async function relocateTree(sourceTree: string, from: string, to: string,
   function relocateEntry(entry: ManifestEntry): void {
     const src = join(sourceTree, entry.path);
     const dest = join(to, entry.path);
-    const st = lstatSync(src, { throwIfNoEntry: false });
-    if (!st) throw new LayerIntegrityError(opts.layer, entry.path, 'is missing');
-    const type = st.isSymbolicLink() ? 'symlink' : st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'special file';
-    if (type !== entry.type) throw new LayerIntegrityError(opts.layer, entry.path, `is a ${type}, the manifest says ${entry.type}`);
-    if ((st.mode & 0o7777) !== entry.mode)
-      throw new LayerIntegrityError(
-        opts.layer,
-        entry.path,
-        `has mode ${(st.mode & 0o7777).toString(8)}, the manifest says ${entry.mode.toString(8)}`,
-      );
+    checkEntryKind(opts.layer, entry, src);
     if (entry.type === 'dir') {
       mkdirSync(dest, { recursive: true, mode: entry.mode });
       return;

@@ -99,6 +99,17 @@ export async function describeTree(root: string, skip?: (rel: string) => boolean
   return out;
 }
 
+/** Checks that `path` exists (not followed) with the entry's type and mode; returns that type. */
+export function checkEntryKind(layer: string, entry: ManifestEntry, path: string): EntryType {
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (!st) throw new LayerIntegrityError(layer, entry.path, 'is missing');
+  const type: EntryType | undefined = st.isSymbolicLink() ? 'symlink' : st.isDirectory() ? 'dir' : st.isFile() ? 'file' : undefined;
+  if (type !== entry.type) throw new LayerIntegrityError(layer, entry.path, `is a ${type ?? 'special file'}, the manifest says ${entry.type}`);
+  if ((st.mode & 0o7777) !== entry.mode)
+    throw new LayerIntegrityError(layer, entry.path, `has mode ${(st.mode & 0o7777).toString(8)}, the manifest says ${entry.mode.toString(8)}`);
+  return type;
+}
+
 /** Checks one file's bytes (already read) against its entry; throws LayerIntegrityError naming the layer and path. */
 export function checkFileBytes(layer: string, entry: ManifestEntry, bytes: Buffer): void {
   if (bytes.length !== entry.size) throw new LayerIntegrityError(layer, entry.path, `has ${bytes.length} bytes, the manifest says ${entry.size}`);
@@ -115,12 +126,7 @@ export async function verifyTree(layer: string, root: string, entries: ManifestE
   const listed = new Set(entries.map((e) => e.path));
   for (const entry of entries) {
     const path = join(root, entry.path);
-    const st = lstatSync(path, { throwIfNoEntry: false });
-    if (!st) throw new LayerIntegrityError(layer, entry.path, 'is missing');
-    const type: EntryType | undefined = st.isSymbolicLink() ? 'symlink' : st.isDirectory() ? 'dir' : st.isFile() ? 'file' : undefined;
-    if (type !== entry.type) throw new LayerIntegrityError(layer, entry.path, `is a ${type ?? 'special file'}, the manifest says ${entry.type}`);
-    if ((st.mode & 0o7777) !== entry.mode)
-      throw new LayerIntegrityError(layer, entry.path, `has mode ${(st.mode & 0o7777).toString(8)}, the manifest says ${entry.mode.toString(8)}`);
+    const type = checkEntryKind(layer, entry, path);
     if (type === 'symlink' && readlinkSync(path) !== entry.target)
       throw new LayerIntegrityError(layer, entry.path, 'points elsewhere than the manifest says');
     if (type === 'file') checkFileBytes(layer, entry, readFileSync(path));
