@@ -21,8 +21,8 @@
  * think mod_wsgi-httpd is installed (mod_wsgi-standalone, which pins a mod_wsgi-httpd version, is not covered).
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, link, lstat, mkdir, readFile, readdir, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { chmod, link, lstat, mkdir, readFile, readdir, realpath, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { PythonInfo } from '../python/types.js';
 
@@ -81,7 +81,7 @@ async function lexists(path: string): Promise<boolean> {
   }
 }
 
-function sitePackagesOf(opts: DropInOptions): string {
+async function sitePackagesOf(opts: DropInOptions): Promise<string> {
   const venv = resolve(opts.venv);
   if (!opts.python.isVirtualenv || resolve(opts.python.prefix) !== venv) {
     throw new UsageError(
@@ -89,21 +89,62 @@ function sitePackagesOf(opts: DropInOptions): string {
       `pass the virtualenv's own Python (${join(venv, 'bin', 'python')})`,
     );
   }
-  return opts.python.sitePackages;
+  const sitePackages = resolve(opts.python.sitePackages);
+  const [realVenv, realSite] = await Promise.all([realpath(venv), realpath(sitePackages).catch(() => sitePackages)]);
+  if (!realSite.startsWith(`${realVenv}${sep}`))
+    throw new UsageError(
+      `${sitePackages} leads out of the virtualenv ${venv} (to ${realSite})`,
+      'lay out the drop-in in a virtualenv whose site-packages is its own',
+    );
+  return sitePackages;
+}
+
+/** Everything a drop-in can consist of. Nothing else is ever removed, whatever a (writable, so untrusted) manifest lists. */
+function dropInPaths(venv: string, sitePackages: string) {
+  const nsDir = join(sitePackages, 'mod_wsgi_packages');
+  const packageDir = join(nsDir, 'httpd');
+  const manifest = join(packageDir, manifestName);
+  const apxs = join(venv, 'bin', 'mod_wsgi-apxs');
+  const all = [
+    nsDir,
+    join(nsDir, '__init__.py'),
+    packageDir,
+    join(packageDir, '__init__.py'),
+    ...linkedDirs.map((n) => join(packageDir, n)),
+    apxs,
+    manifest,
+  ];
+  return { nsDir, packageDir, manifest, apxs, all };
+}
+
+/** The first directory between `base` (not included) and `path` that is not a real directory (a link, a file), if any. */
+async function linkOnTheWay(base: string, path: string): Promise<string | undefined> {
+  let dir = base;
+  for (const part of relative(base, dirname(path)).split(sep).filter(Boolean)) {
+    dir = join(dir, part);
+    const info = await lstat(dir).catch(() => undefined);
+    if (info && !info.isDirectory()) return dir;
+  }
+  return undefined;
 }
 
 export async function layOutDropIn(opts: DropInOptions): Promise<DropInResult> {
   const venv = resolve(opts.venv);
   const root = resolve(opts.root);
-  const sitePackages = sitePackagesOf(opts);
+  const sitePackages = await sitePackagesOf(opts);
   for (const needed of ['bin/apxs', 'bin/httpd', 'modules']) {
     if (!(await lexists(join(root, needed))))
       throw new UsageError(`${join(root, needed)} does not exist`, `build first: wsgi-toolchain build --prefix ${dirname(root)}`);
   }
-  const nsDir = join(sitePackages, 'mod_wsgi_packages');
-  const packageDir = join(nsDir, 'httpd');
-  const manifest = join(packageDir, manifestName);
-  const apxs = join(venv, 'bin', 'mod_wsgi-apxs');
+  const { nsDir, packageDir, manifest, apxs } = dropInPaths(venv, sitePackages);
+  // Never write through a link we did not make: mod_wsgi_packages (or bin) must be a directory of the venv's own.
+  for (const [base, path] of [
+    [sitePackages, join(packageDir, '__init__.py')],
+    [venv, apxs],
+  ] as const) {
+    const link = await linkOnTheWay(base, path);
+    if (link) throw new UsageError(`${link} is not a directory (a symbolic link or a file)`, `remove or move it away, then build again`);
+  }
 
   // Replace our own earlier drop-in; never someone else's mod_wsgi-httpd.
   if (await lexists(manifest)) await uninstallDropIn({ venv, python: opts.python });
@@ -140,15 +181,18 @@ export async function layOutDropIn(opts: DropInOptions): Promise<DropInResult> {
     created.push(manifest);
     await writeNewFile(manifest, `${JSON.stringify({ tool: 'wsgi-toolchain', root, venv, created }, null, 2)}\n`, 0o644);
   } catch (error) {
-    await removeCreated(created);
+    await removeCreated(created, [sitePackages, venv]);
     throw error;
   }
   return { created, apxs, packageDir, manifest };
 }
 
-async function removeCreated(created: string[]): Promise<string[]> {
+/** Removes `created`, last first, each only if no directory between its base and it is a link (nothing is removed through one). */
+async function removeCreated(created: string[], bases: string[]): Promise<string[]> {
   const removed: string[] = [];
   for (const path of [...created].reverse()) {
+    const base = bases.find((b) => path.startsWith(`${b}${sep}`));
+    if (!base || (await linkOnTheWay(base, path))) continue;
     try {
       const info = await lstat(path);
       if (info.isDirectory()) {
@@ -166,20 +210,27 @@ async function removeCreated(created: string[]): Promise<string[]> {
 
 /** Removes exactly what layOutDropIn created (read from its manifest); returns what was removed ([] when none). */
 export async function uninstallDropIn(opts: { venv: string; python: PythonInfo }): Promise<string[]> {
-  const sitePackages = sitePackagesOf({ venv: opts.venv, root: '/', python: opts.python });
-  const manifest = join(sitePackages, 'mod_wsgi_packages', 'httpd', manifestName);
+  const venv = resolve(opts.venv);
+  let sitePackages: string;
+  try {
+    sitePackages = await sitePackagesOf({ venv, root: '/', python: opts.python });
+  } catch {
+    return []; // a site-packages outside the venv: nothing of it is ours to remove
+  }
+  const paths = dropInPaths(venv, sitePackages);
+  if (await linkOnTheWay(sitePackages, paths.manifest)) return [];
   let created: string[];
   try {
-    const parsed = JSON.parse(await readFile(manifest, 'utf8')) as { tool?: string; created?: unknown };
+    const parsed = JSON.parse(await readFile(paths.manifest, 'utf8')) as { tool?: string; created?: unknown };
     if (parsed.tool !== 'wsgi-toolchain' || !Array.isArray(parsed.created)) return [];
     created = parsed.created.filter((p): p is string => typeof p === 'string');
   } catch {
     return [];
   }
-  // Never follow the manifest outside the virtualenv.
-  const venv = resolve(opts.venv);
-  const inside = created.filter((p) => resolve(p).startsWith(`${venv}/`) || resolve(p).startsWith(`${sitePackages}/`));
-  return removeCreated(inside);
+  // The manifest says which of the drop-in's own paths this build made (mod_wsgi_packages may be another installer's);
+  // any other path it lists is ignored.
+  const ours = created.map((p) => resolve(p)).filter((p) => paths.all.includes(p));
+  return removeCreated(ours, [sitePackages, venv]);
 }
 
 /** Where a drop-in's mod_wsgi-apxs points (undefined when there is none or it is not ours). */
