@@ -81,7 +81,7 @@ async function prefixPath(plan: Plan): Promise<Check | undefined> {
     const st = await stat(dir).catch((error: NodeJS.ErrnoException) => error);
     if (!(st instanceof Error)) {
       if (!st.isDirectory()) {
-        const what = dir === prefix ? 'the prefix' : `${dir}, on the way to the prefix,`;
+        const what = dir === prefix ? `the prefix ${prefix}` : `${dir}, on the way to the prefix ${prefix},`;
         return blocker(
           'prefix-writable',
           'Prefix path',
@@ -100,8 +100,9 @@ async function prefixPath(plan: Plan): Promise<Check | undefined> {
       }
       return undefined;
     }
-    if (st.code !== 'ENOENT') {
-      const mapped = fromSystemError(st, { path: dir, action: `install into ${prefix}` });
+    // ENOTDIR: a file stands somewhere above; going up finds it and names it.
+    if (st.code !== 'ENOENT' && st.code !== 'ENOTDIR') {
+      const mapped = fromSystemError(st, { path: prefix, action: 'create' });
       if (mapped) return blocker('prefix-writable', 'Prefix path', mapped);
       throw st;
     }

@@ -541,7 +541,8 @@ test.serial(
     const cases: [string, string][] = [
       [join(work, 'long', 'x'.repeat(200)), 'bytes long; binaries are built for a 200-byte path'],
       [join(work, 'with space'), "contains a space, which Apache's configuration, apachectl and apxs cannot carry"],
-      [file, 'the prefix is a file, not a directory'],
+      [file, `the prefix ${file} is a file, not a directory`],
+      [join(file, 'sub'), `${file}, on the way to the prefix ${join(file, 'sub')}, is a file, not a directory`],
     ];
     for (const [prefix, problem] of cases) {
       const cache = join(work, `cache-plan-${cases.findIndex((c) => c[0] === prefix)}`); // empty: a build would download
