@@ -29,10 +29,29 @@ export interface ComponentBuild {
   turn: StageTurn;
   jobs: JobServer;
   estimateSeconds?: number;
+  /** The phase last reported, so that a wait for a job slot can be said within it. */
+  current?: { phase: ComponentPhase; detail?: string };
 }
 
 function phase(b: ComponentBuild, phase: ComponentPhase, detail?: string): void {
+  b.current = { phase, detail };
   b.ctx.events.send({ type: 'component', name: b.component.name, version: b.component.version, phase, detail, estimateSeconds: b.estimateSeconds });
+}
+
+/** "configure (waiting for a free job slot of 2)" while the step waits, then the phase as it was. */
+function slotWait(b: ComponentBuild): (waiting: boolean) => void {
+  return (waiting) => {
+    const { phase: current, detail } = b.current ?? { phase: 'queued' as const };
+    const waitingText = `waiting for a free job slot of ${b.jobs.jobs}`;
+    b.ctx.events.send({
+      type: 'component',
+      name: b.component.name,
+      version: b.component.version,
+      phase: current,
+      detail: waiting ? (detail ? `${detail} (${waitingText})` : `(${waitingText})`) : detail,
+      estimateSeconds: b.estimateSeconds,
+    });
+  };
 }
 
 function stepContext(b: ComponentBuild): StepContext {
@@ -43,13 +62,14 @@ function stepContext(b: ComponentBuild): StepContext {
     env: ctx.options.env,
     signal: ctx.signal,
     jobs: b.jobs,
+    onSlotWait: slotWait(b),
     onLine: (line) => ctx.events.send({ type: 'output', name: b.component.name, line }),
   };
 }
 
 const label = (b: ComponentBuild, what: string) => `${b.component.name} ${b.component.version}: ${what}`;
-const command = (b: ComponentBuild, step: PlannedStep) =>
-  runBuildCommand(label(b, step.kind), step.argv!, b.component.sourceDir, b.component.env, stepContext(b));
+const command = (b: ComponentBuild, step: PlannedStep, context = stepContext(b)) =>
+  runBuildCommand(label(b, step.kind), step.argv!, b.component.sourceDir, b.component.env, context);
 const stepsOf = (b: ComponentBuild, kind: PlannedStep['kind']) => b.component.steps.filter((s) => s.kind === kind);
 
 export async function unpack(b: ComponentBuild): Promise<void> {
@@ -73,7 +93,9 @@ export async function applyPatches(b: ComponentBuild): Promise<void> {
         actual,
         "the patch file differs from the one pinned in the recipe: restore it, or update the recipe's sha256 if the change is intended",
       );
-    await command(b, step);
+    // Without a job slot: `patch` is one short process, and a source is patched while what it needs is still building,
+    // which holds the slots (with -j2 httpd's patch waited 1.5 min for one, and its line said "patch" all along).
+    await command(b, step, { ...stepContext(b), jobs: undefined });
   }
 }
 

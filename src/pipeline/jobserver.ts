@@ -27,8 +27,11 @@ export class JobServer {
     return new JobServer(jobs, fifo, fd);
   }
 
-  /** Takes one slot, waiting (without blocking the event loop) until one is free. */
-  async acquire(signal?: AbortSignal): Promise<void> {
+  /**
+   * Takes one slot, waiting (without blocking the event loop) until one is free. `onWait` is called once if there is
+   * none free at first; the promise resolves when one is taken.
+   */
+  async acquire(signal?: AbortSignal, onWait?: () => void): Promise<void> {
     const byte = Buffer.alloc(1);
     for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
       if (signal?.aborted) throw signal.reason ?? new Error('aborted');
@@ -37,6 +40,7 @@ export class JobServer {
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
       }
+      if (delay === 5) onWait?.();
       await new Promise((r) => setTimeout(r, delay));
     }
   }

@@ -15,6 +15,8 @@ export interface StepContext {
   onLine?: (line: string) => void;
   /** Shared slots: each step holds one while it runs; make steps share the rest through the jobserver. */
   jobs?: JobServer;
+  /** Told `true` when the step has to wait for a free slot, and `false` once it has one. */
+  onSlotWait?: (waiting: boolean) => void;
 }
 
 const stamp = () => new Date().toISOString();
@@ -36,7 +38,12 @@ export async function runBuildCommand(
 ): Promise<void> {
   if (context.signal.aborted) throw context.signal.reason ?? new Error('aborted');
   const step = (async () => {
-    await context.jobs?.acquire(context.signal);
+    let waited = false;
+    await context.jobs?.acquire(context.signal, () => {
+      waited = true;
+      context.onSlotWait?.(true);
+    });
+    if (waited) context.onSlotWait?.(false);
     try {
       return await runHoldingSlot(label, argv, cwd, extraEnv, context);
     } finally {
