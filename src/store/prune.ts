@@ -1,8 +1,11 @@
 /**
  * `cache list` and `cache prune`: the store's layers with their size, last use and the live prefixes that use them.
  * A prefix counts as live while its stack (read from the prefix itself, not from the record) still lists the layer;
- * prune never removes such a layer, and --dry-run removes nothing at all.
+ * prune never removes such a layer, and --dry-run removes nothing at all. Prune also keeps only the most recent build
+ * logs (every build writes one; a failed build's message names its log, a successful one is copied into the prefix).
  */
+import { lstat, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { inspectPrefix } from '../install/prefix.js';
 import { treeBytes } from '../util/fs.js';
 import type { Store, StoredLayer, StackRecord } from './store.js';
@@ -70,6 +73,25 @@ export interface PruneResult {
   removed: LayerUse[];
   kept: LayerUse[];
   freedBytes: number;
+  /** Build logs beyond the most recent `keptBuildLogs`. */
+  logs: { removed: string[]; freedBytes: number };
+}
+
+export const keptBuildLogs = 20;
+
+/** The store's build logs (regular files only), newest first: their names start with the build's start time. */
+async function buildLogs(store: Store): Promise<{ path: string; bytes: number }[]> {
+  const dir = join(store.root, 'logs');
+  const names = (await readdir(dir).catch(() => [] as string[]))
+    .filter((n) => /^build-.*\.log$/.test(n))
+    .sort()
+    .reverse();
+  const logs: { path: string; bytes: number }[] = [];
+  for (const name of names) {
+    const info = await lstat(join(dir, name)).catch(() => undefined);
+    if (info?.isFile()) logs.push({ path: join(dir, name), bytes: info.size });
+  }
+  return logs;
 }
 
 /**
@@ -90,12 +112,20 @@ export async function pruneStore(store: Store, opts: { keep: number; dryRun: boo
     unusedSeen.set(layer.component, seen + 1);
     (seen < opts.keep ? kept : removed).push(layer);
   }
+  const oldLogs = (await buildLogs(store)).slice(keptBuildLogs);
   if (!opts.dryRun) {
+    for (const log of oldLogs) await rm(log.path, { force: true });
     for (const layer of removed) await store.discardLayer(layer.key);
     const left = new Set(kept.map((l) => l.key));
     for (const stack of listing.stacks) if (stack.layers.some((l) => !left.has(l.key))) await store.removeStack(stack.key);
     const live = new Set((await liveUses(store)).map((u) => u.prefix));
     for (const use of await store.uses()) if (!live.has(use.prefix)) await store.forgetUse(use.prefix);
   }
-  return { dryRun: opts.dryRun, removed, kept, freedBytes: removed.reduce((sum, l) => sum + l.diskBytes, 0) };
+  return {
+    dryRun: opts.dryRun,
+    removed,
+    kept,
+    freedBytes: removed.reduce((sum, l) => sum + l.diskBytes, 0),
+    logs: { removed: oldLogs.map((l) => l.path), freedBytes: oldLogs.reduce((sum, l) => sum + l.bytes, 0) },
+  };
 }

@@ -111,14 +111,21 @@ test.serial('cache list shows layers and stacks; prune --dry-run removes nothing
   t.regex(list.stdout, /^stacks: 3$/m);
 
   await runCli(['uninstall', '--prefix', join(world.work, 'patched')], { env: env() });
+  // Logs of old builds (older names sort first) beside those of this file's builds: prune keeps the 20 most recent.
+  const logsDir = join(store(), 'logs');
+  for (let i = 0; i < 25; i++) await writeFile(join(logsDir, `build-2000-01-01T00-00-${String(i).padStart(2, '0')}-000Z-old.log`), 'x'.repeat(100));
+  const logs = (await readdir(logsDir)).sort();
   const before = await readdir(join(store(), 'layers'));
   const dry = await runCli(['cache', 'prune', '--dry-run'], { env: env() });
   t.is(dry.code, 0, dry.stderr);
   t.regex(dry.stdout, /^would remove 2 layer\(s\)/m);
+  t.regex(dry.stdout, new RegExp(`^would remove ${logs.length - 20} old build log\\(s\\) \\([\\d.]+ (B|KiB|MiB)\\); kept the 20 most recent$`, 'm'));
   t.deepEqual(await readdir(join(store(), 'layers')), before, '--dry-run deletes nothing');
+  t.deepEqual((await readdir(logsDir)).sort(), logs, '--dry-run deletes no log');
 
   const keep = await runCli(['cache', 'prune', '--keep', '1'], { env: env() });
   t.regex(keep.stdout, /^removed 0 layer\(s\)/m, 'the one unused httpd and mod_wsgi are the most recent of their kind');
+  t.deepEqual((await readdir(logsDir)).sort(), logs.slice(-20), 'the 20 most recent logs are kept, the older ones gone');
   const pruned = await runCli(['cache', 'prune'], { env: env() });
   t.regex(pruned.stdout, /^removed 2 layer\(s\)/m);
   t.is((await readdir(join(store(), 'layers'))).length, 7);

@@ -15,6 +15,8 @@ function layerLine(l: LayerUse): string {
 export const cacheCommand = defineCommand({
   name: 'cache',
   summary: 'the store of built layers: "cache list" shows them, "cache prune" removes those no live prefix uses',
+  description:
+    "Prune also removes all but the 20 most recent build logs in the store's logs/ (a failed build's error names its log; a successful build's is copied to <prefix>/.wsgi-httpd/logs/build.log).",
   usage: ['cache list [--json]', 'cache prune [--keep N] [--dry-run] [--json]'],
   operand: { name: 'ACTION', required: true, choices: ['list', 'prune'] },
   groups: [
@@ -31,7 +33,10 @@ export const cacheCommand = defineCommand({
   ],
   examples: ['wsgi-toolchain cache list', 'wsgi-toolchain cache prune --keep 1 --dry-run'],
   async run({ values, positionals }) {
-    const [{ listStore, pruneStore }, { Store, storeRoot }] = await Promise.all([import('../../store/prune.js'), import('../../store/store.js')]);
+    const [{ keptBuildLogs, listStore, pruneStore }, { Store, storeRoot }] = await Promise.all([
+      import('../../store/prune.js'),
+      import('../../store/store.js'),
+    ]);
     const store = new Store(await storeRoot({ cacheDir: values['cache-dir'], env: process.env }));
     if (positionals[0] === 'list') {
       const listing = await listStore(store);
@@ -57,6 +62,10 @@ export const cacheCommand = defineCommand({
         `${verb} ${result.removed.length} layer(s) (${formatBytes(result.freedBytes)}); kept ${result.kept.length} (every layer a live prefix uses${keep ? `, and the ${keep} most recently used unused one(s) of each component` : ''})`,
       );
       for (const l of result.removed) print(layerLine(l));
+      if (result.logs.removed.length > 0)
+        print(
+          `${verb} ${result.logs.removed.length} old build log(s) (${formatBytes(result.logs.freedBytes)}); kept the ${keptBuildLogs} most recent`,
+        );
     }
     return ExitCode.ok;
   },
