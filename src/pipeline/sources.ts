@@ -32,7 +32,8 @@ export async function fetchSources(ctx: BuildContext, components: PlannedCompone
   const failures: unknown[] = [];
   await Promise.all(
     components.map(async (c) => {
-      const artifact = c.locked.artifacts[0]!;
+      // Offline, the file found locally is the one to name (it may be another of the recipe's artifacts).
+      const artifact = local.get(c.name)?.artifact ?? c.locked.artifacts[0]!;
       events.send({ type: 'component', name: c.name, version: c.version, phase: 'download', detail: artifact.file });
       const lines = progressReporter(artifact.file, (line) => {
         log.write(`download ${c.name}: ${line}\n`);
