@@ -7,7 +7,7 @@
 import { lstat, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inspectPrefix } from '../install/prefix.js';
-import { treeBytes } from '../util/fs.js';
+import { ownDirPresent, treeBytes } from '../util/fs.js';
 import type { Store, StoredLayer, StackRecord } from './store.js';
 
 export interface LayerUse {
@@ -82,7 +82,8 @@ export const keptBuildLogs = 20;
 /** The store's build logs (regular files only), newest first: their names start with the build's start time. */
 async function buildLogs(store: Store): Promise<{ path: string; bytes: number }[]> {
   const dir = join(store.root, 'logs');
-  const names = (await readdir(dir).catch(() => [] as string[]))
+  if (!(await ownDirPresent(dir))) return []; // and a link there is refused: nothing is removed through it
+  const names = (await readdir(dir))
     .filter((n) => /^build-.*\.log$/.test(n))
     .sort()
     .reverse();
