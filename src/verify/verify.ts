@@ -1,13 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, closeSync, constants, openSync, statSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { VerifyError } from '../errors.js';
 import { type Account, blockingDirectory, unprivilegedAccount } from '../util/accounts.js';
 import { freePort } from '../util/port.js';
-import { processesMentioning, signalQuietly } from '../util/process.js';
+import { processAlive, processesMentioning, signalQuietly } from '../util/process.js';
 import { pythonProgram, pythonProgramArgs } from '../util/package-root.js';
 import { activeChildren, run } from '../util/run.js';
 import { builtInMpm, type HttpdProbe, mpmNames, probeHttpd, type ApacheLayout } from './apache-layout.js';
@@ -484,9 +484,10 @@ export async function verifyServer(opts: VerifyOptions): Promise<VerifyResult> {
   const account = isRoot ? unprivilegedAccount(opts.runAs) : undefined;
 
   const parent = resolve(opts.workDir ?? tmpdir());
+  await removeStaleVerifyDirs(parent);
   let dir: string;
   try {
-    dir = await mkdtemp(join(parent, 'wsgi-verify-'));
+    dir = await mkdtemp(join(parent, `wsgi-verify-${process.pid}-`));
   } catch (error) {
     throw new VerifyError(`cannot create a temporary directory in ${parent}: ${(error as Error).message}`, 'pass a writable --work-dir');
   }
@@ -646,4 +647,21 @@ export async function verifyServer(opts: VerifyOptions): Promise<VerifyResult> {
     );
   }
   return { ...success, durationMs: Date.now() - started, errorLogTail, configFile: conf };
+}
+
+/**
+ * The temporary directories of verify runs whose process is gone (killed with -9, which no cleanup survives): each is
+ * ours (named with its pid, a real directory of this user), and a server still running from it is stopped first.
+ */
+export async function removeStaleVerifyDirs(parent: string): Promise<void> {
+  const names = await readdir(parent).catch(() => [] as string[]);
+  for (const name of names) {
+    const pid = Number(/^wsgi-verify-(\d+)-[^-]+$/.exec(name)?.[1]);
+    if (!pid || pid === process.pid || processAlive(pid)) continue;
+    const dir = join(parent, name);
+    const info = await lstat(dir).catch(() => undefined);
+    if (!info?.isDirectory() || info.uid !== process.getuid?.()) continue;
+    for (const server of processesMentioning(join(dir, 'httpd.conf'))) signalQuietly(server, 'SIGKILL');
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+  }
 }

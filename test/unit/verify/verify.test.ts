@@ -1,13 +1,14 @@
 import test, { type ExecutionContext } from 'ava';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { VerifyError } from '../../../src/errors.js';
 import { capture } from '../../../src/util/run.js';
 import { layoutFromApxs, layoutFromRoot, probeHttpd, type ApacheLayout } from '../../../src/verify/apache-layout.js';
 import { processesMentioning } from '../../../src/util/process.js';
-import { parseAppBody, renderConfig, ServerVerifyError, versionMatches, verifyServer } from '../../../src/verify/verify.js';
+import { parseAppBody, removeStaleVerifyDirs, renderConfig, ServerVerifyError, versionMatches, verifyServer } from '../../../src/verify/verify.js';
 import { requiring } from '../../helpers/requires.js';
 
 const apxs = '/usr/bin/apxs';
@@ -259,4 +260,29 @@ systemTest('as root, a Python the server user cannot reach is refused up front',
   } finally {
     await rm(hidden, { recursive: true, force: true });
   }
+});
+
+test('temp dirs of verify runs whose process is gone are removed (a server still running from one is stopped); others stay', async (t) => {
+  const parent = await mkdtemp(join(tmpdir(), 'stale-verify-'));
+  t.teardown(() => rm(parent, { recursive: true, force: true }));
+  const gone = spawnSync('true').pid!; // exited and reaped: no such process now
+  const stale = join(parent, `wsgi-verify-${gone}-aaaaaa`);
+  const live = join(parent, `wsgi-verify-${process.ppid}-bbbbbb`);
+  const mine = join(parent, `wsgi-verify-${process.pid}-cccccc`);
+  const other = join(parent, 'wsgi-verify-dddddd');
+  for (const dir of [stale, live, mine, other]) await mkdir(dir);
+  const victim = join(parent, 'victim');
+  await mkdir(victim);
+  await writeFile(join(victim, 'keep'), 'theirs\n');
+  await symlink(victim, join(parent, `wsgi-verify-${gone}-linked`));
+  const server = spawn('sh', ['-c', 'sleep 30; true', join(stale, 'httpd.conf')], { stdio: 'ignore' });
+  t.teardown(() => server.kill('SIGKILL'));
+  const exited = new Promise((resolve) => server.once('exit', resolve));
+  await removeStaleVerifyDirs(parent);
+  await exited;
+  t.deepEqual(
+    (await readdir(parent)).sort(),
+    ['victim', `wsgi-verify-${gone}-linked`, ...[live, mine, other].map((d) => d.slice(parent.length + 1))].sort(),
+  );
+  t.is(await readFile(join(victim, 'keep'), 'utf8'), 'theirs\n');
 });
