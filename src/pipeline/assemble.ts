@@ -11,6 +11,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { fromSystemError } from '../errors.js';
 import { relocateTree, type RelocateStats } from '../install/relocate.js';
+import { LayerIntegrityError } from '../store/manifest.js';
 import type { StoredLayer } from '../store/store.js';
 import type { BuildContext } from './context.js';
 
@@ -34,9 +35,11 @@ export async function assembleStack(ctx: BuildContext, layers: StoredLayer[], ro
   const total: RelocateStats = { files: 0, textFiles: 0, binaryFiles: 0, runpaths: 0, bytes: 0 };
   await rm(root, { recursive: true, force: true });
   await mkdir(root, { recursive: true });
+  const links = new Set<string>(); // the symbolic links placed so far, and the current layer's
   for (const layer of placementOrder(layers, hooks.first)) {
     const docs = ctx.options.withManual ? [] : (ctx.plan.lock.components.find((c) => c.name === layer.record.component)?.docs ?? []);
     const skip = under(docs);
+    refuseThroughLinks(layer, skip, links);
     let stats: RelocateStats;
     try {
       stats = await relocateTree(layer.tree, layer.record.placeholder, root, { entries: layer.record.files, layer: layerName(layer), skip });
@@ -49,6 +52,23 @@ export async function assembleStack(ctx: BuildContext, layers: StoredLayer[], ro
     hooks.onPlaced?.(layer.record.component);
   }
   return total;
+}
+
+/**
+ * Each layer passes its own manifest check, but two could still be spliced: a link `x -> /elsewhere` in one and a file
+ * `x/f` in a later one would be written through the link. No entry may lie below a link of its own or an earlier layer.
+ */
+export function refuseThroughLinks(layer: StoredLayer, skip: (rel: string) => boolean, links: Set<string>): void {
+  const entries = layer.record.files.filter((e) => !skip(e.path));
+  for (const e of entries) if (e.type === 'symlink') links.add(e.path);
+  for (const e of entries) {
+    for (let slash = e.path.indexOf('/'); slash !== -1; slash = e.path.indexOf('/', slash + 1)) {
+      const above = e.path.slice(0, slash);
+      if (links.has(above)) throw new LayerIntegrityError(layerName(layer), e.path, `lies below ${above}, a symbolic link in the stack`);
+    }
+    if (e.type === 'dir' && links.has(e.path))
+      throw new LayerIntegrityError(layerName(layer), e.path, 'is a directory where the stack has a symbolic link');
+  }
 }
 
 /** The layers in stack order, or with `first` moved to the front when no other layer shares a path with it. */

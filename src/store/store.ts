@@ -17,6 +17,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { lutimes, mkdtemp, readdir, readFile, rename, rm, writeFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { realpath } from 'node:fs/promises';
+import { ExitCode, ToolchainError } from '../errors.js';
 import { defaultCacheDir } from '../fetch/cache.js';
 import { ensureOwnDir, ownDirPresent, writeAtomic } from '../util/fs.js';
 import { processAlive } from '../util/process.js';
@@ -65,11 +66,24 @@ export interface StoredLayer {
   lastUsed: Date;
 }
 
+/**
+ * Layer and stack keys are sha256s; one read from a record (a prefix's stack manifest, a stack record) that is not
+ * was edited, and as a path it could lead anywhere ("../../etc/x"): refused before it names a file.
+ */
+export function checkedKey(key: unknown, what: string): string {
+  if (typeof key === 'string' && /^[0-9a-f]{64}$/.test(key)) return key;
+  throw new ToolchainError(
+    `${what} key ${JSON.stringify(String(key).slice(0, 100))} is not a sha256 (64 hex digits): the record that names it was edited or is damaged`,
+    'rebuild the prefix (wsgi-toolchain build --force), or remove the damaged record from the store',
+    ExitCode.checksum,
+  );
+}
+
 export class Store {
   constructor(readonly root: string) {}
 
   layerDir(key: string): string {
-    return join(this.root, 'layers', key);
+    return join(this.root, 'layers', checkedKey(key, 'layer'));
   }
 
   /** The layer as stored, or undefined when there is none (a layer whose record cannot be read counts as none). */
@@ -152,7 +166,7 @@ export class Store {
 
   async writeStack(record: StackRecord): Promise<void> {
     await ensureOwnDir(join(this.root, 'stacks'));
-    await writeAtomic(join(this.root, 'stacks', `${record.key}.json`), `${JSON.stringify(record, null, 2)}\n`);
+    await writeAtomic(join(this.root, 'stacks', `${checkedKey(record.key, 'stack')}.json`), `${JSON.stringify(record, null, 2)}\n`);
   }
 
   async stacks(): Promise<StackRecord[]> {
@@ -161,7 +175,9 @@ export class Store {
     const out: StackRecord[] = [];
     for (const name of names.filter((n) => n.endsWith('.json'))) {
       try {
-        out.push(JSON.parse(await readFile(join(this.root, 'stacks', name), 'utf8')) as StackRecord);
+        const record = JSON.parse(await readFile(join(this.root, 'stacks', name), 'utf8')) as StackRecord;
+        // A record is the file named by its own key, a sha256; any other is not ours (and its key names no file).
+        if (typeof record.key === 'string' && `${record.key}.json` === name && /^[0-9a-f]{64}$/.test(record.key)) out.push(record);
       } catch {
         /* unreadable: not a stack */
       }
@@ -171,7 +187,7 @@ export class Store {
 
   async removeStack(key: string): Promise<void> {
     if (!(await ownDirPresent(join(this.root, 'stacks')))) return;
-    await rm(join(this.root, 'stacks', `${key}.json`), { force: true });
+    await rm(join(this.root, 'stacks', `${checkedKey(key, 'stack')}.json`), { force: true });
   }
 
   private useFile(prefix: string): string {

@@ -1,14 +1,20 @@
 /** Which layer assemble places first: the Python package's, when that cannot change the stack. */
 import test from 'ava';
-import { placementOrder } from '../../src/pipeline/assemble.js';
+import { placementOrder, refuseThroughLinks } from '../../src/pipeline/assemble.js';
 import type { ManifestEntry } from '../../src/store/manifest.js';
 import type { StoredLayer } from '../../src/store/store.js';
 
 function layer(component: string, files: ManifestEntry[]): StoredLayer {
-  return { record: { component, files } as StoredLayer['record'], dir: `/s/${component}`, tree: `/s/${component}/tree`, lastUsed: new Date(0) };
+  return {
+    record: { component, version: '1.0', key: 'f'.repeat(64), files } as StoredLayer['record'],
+    dir: `/s/${component}`,
+    tree: `/s/${component}/tree`,
+    lastUsed: new Date(0),
+  };
 }
 const dir = (path: string, mode = 0o755): ManifestEntry => ({ path, type: 'dir', mode });
 const file = (path: string): ManifestEntry => ({ path, type: 'file', mode: 0o644, size: 1, sha256: '0'.repeat(64) });
+const link = (path: string, target: string): ManifestEntry => ({ path, type: 'symlink', mode: 0o777, target });
 
 const httpd = layer('httpd', [dir('modules'), file('modules/mod_so.so'), dir('bin'), file('bin/httpd')]);
 const apr = layer('apr', [dir('lib'), file('lib/libapr-1.so')]);
@@ -31,4 +37,18 @@ test('the stack order stays when another layer has a file at one of its paths, o
 test('no package layer, or no component named: the stack order', (t) => {
   t.deepEqual(names(placementOrder([apr, httpd], 'mod_wsgi')), ['apr', 'httpd']);
   t.deepEqual(names(placementOrder([apr, httpd], undefined)), ['apr', 'httpd']);
+});
+
+test('no entry may lie below a link of its own layer or an earlier one (two layers spliced to write through a link)', (t) => {
+  const none = () => false;
+  const links = new Set<string>();
+  refuseThroughLinks(layer('apr', [dir('lib'), file('lib/libapr-1.so'), link('out', '/tmp/elsewhere')]), none, links);
+  t.throws(() => refuseThroughLinks(layer('httpd', [dir('bin'), file('out/precious')]), none, links), {
+    message: /layer httpd .* is damaged or was tampered with: out\/precious lies below out, a symbolic link in the stack/,
+  });
+  t.throws(() => refuseThroughLinks(layer('httpd', [dir('out')]), none, new Set(links)), {
+    message: /out is a directory where the stack has a symbolic link/,
+  });
+  t.throws(() => refuseThroughLinks(layer('pcre2', [link('l', 'lib'), file('l/x')]), none, new Set()), { message: /l\/x lies below l/ });
+  t.notThrows(() => refuseThroughLinks(layer('mod_wsgi', [dir('modules'), file('modules/mod_wsgi.so'), link('lib/x.so', 'x.so.1')]), none, links));
 });
