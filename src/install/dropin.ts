@@ -21,9 +21,10 @@
  * think mod_wsgi-httpd is installed (mod_wsgi-standalone, which pins a mod_wsgi-httpd version, is not covered).
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, link, lstat, mkdir, readFile, readdir, realpath, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
+import { chmod, link, lstat, mkdir, readFile, readdir, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { UsageError } from '../errors.js';
+import { insideRealPath } from '../util/path-trust.js';
 import type { PythonInfo } from '../python/types.js';
 
 export interface DropInOptions {
@@ -90,12 +91,8 @@ async function sitePackagesOf(opts: DropInOptions): Promise<string> {
     );
   }
   const sitePackages = resolve(opts.python.sitePackages);
-  const [realVenv, realSite] = await Promise.all([realpath(venv), realpath(sitePackages).catch(() => sitePackages)]);
-  if (!realSite.startsWith(`${realVenv}${sep}`))
-    throw new UsageError(
-      `${sitePackages} leads out of the virtualenv ${venv} (to ${realSite})`,
-      'lay out the drop-in in a virtualenv whose site-packages is its own',
-    );
+  if (!(await insideRealPath(sitePackages, venv)))
+    throw new UsageError(`${sitePackages} leads out of the virtualenv ${venv}`, 'lay out the drop-in in a virtualenv whose site-packages is its own');
   return sitePackages;
 }
 

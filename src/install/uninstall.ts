@@ -1,5 +1,5 @@
 import { readdir, readFile, rm, rmdir, unlink } from 'node:fs/promises';
-import { join, resolve as resolvePath } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { NotBuiltError } from '../errors.js';
 import { lockFileName } from '../resolve/lock.js';
 import { lockFileIsOurs, treeSize } from './info.js';
@@ -9,6 +9,7 @@ import { Store, storeRoot } from '../store/store.js';
 import { parseLauncher } from '../python-package/launcher.js';
 import { foreignInstallation, packagePython, uninstallFromVirtualenv } from '../python-package/install.js';
 import { dropInRoot, uninstallDropIn } from './dropin.js';
+import { checkPrefixTrust } from './prefix-trust.js';
 import { readPythonInfo } from '../python/detect.js';
 import type { PythonInfo } from '../python/types.js';
 import { ownDirPresent, pathExists } from '../util/fs.js';
@@ -53,6 +54,7 @@ export async function uninstallPrefix(prefixArg: string, opts: UninstallOptions 
       `${prefix} holds no wsgi-toolchain build: nothing to uninstall`,
       'check the --prefix you passed; nothing was changed',
     );
+  await checkPrefixTrust(prefix);
   // Never through a link planted as the tool's own directories (also for --dry-run, which would list it).
   const stateDirPath = join(prefix, '.wsgi-httpd');
   if (await ownDirPresent(stateDirPath)) for (const sub of ['stacks', 'logs']) await ownDirPresent(join(stateDirPath, sub));
@@ -105,8 +107,10 @@ export async function uninstallPrefix(prefixArg: string, opts: UninstallOptions 
     const pkg = state.liveManifest?.lock.components.find((c) => c.pythonPackage)?.pythonPackage;
     let venvPython: PythonInfo | undefined;
     let removePackage = false;
-    if (python && (await pathExists(join(prefix, 'pyvenv.cfg'))) && python.startsWith(`${prefix}/`)) {
+    // Only the venv's own interpreter (<prefix>/bin/python…) is run, never another path the manifest names.
+    if (python && (await pathExists(join(prefix, 'pyvenv.cfg'))) && dirname(resolvePath(python)) === join(prefix, 'bin')) {
       venvPython = await readPythonInfo(python, 'prefix venv').catch(() => undefined);
+      if (venvPython) await checkPrefixTrust(prefix, [venvPython.sitePackages]);
       if (venvPython && (await dropInRoot(prefix))) removed.push(`${prefix} drop-in (bin/mod_wsgi-apxs, mod_wsgi_packages/httpd)`);
       if (venvPython && pkg) {
         const foreign = await foreignInstallation(packagePython(venvPython), pkg);

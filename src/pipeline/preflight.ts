@@ -6,11 +6,12 @@
  */
 import { constants } from 'node:fs';
 import { access, lstat, readFile, stat, statfs } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { type Check, formatBytes, MIN_FREE_BYTES, type ToolFacts } from '../doctor/doctor.js';
 import { fromSystemError, type ToolchainError, UsageError } from '../errors.js';
 import type { MissingFile } from '../fetch/acquire.js';
 import { foreignLockFile, type PrefixState } from '../install/prefix.js';
+import { checkPrefixTrust } from '../install/prefix-trust.js';
 import { foreignInstallation, packagePython } from '../python-package/install.js';
 import { parseLauncher } from '../python-package/launcher.js';
 import type { PythonInfo } from '../python/types.js';
@@ -109,6 +110,19 @@ async function prefixPath(plan: Plan): Promise<Check | undefined> {
     if (dirname(dir) === dir) return undefined;
     dir = dirname(dir);
   }
+}
+
+/** As root, a prefix another user can change is refused (src/install/prefix-trust.ts): the venv's site-packages too. */
+async function prefixTrust(plan: Plan, python: PythonInfo): Promise<Check | undefined> {
+  const prefix = plan.layout.prefix;
+  const sitePackages = resolve(python.sitePackages);
+  try {
+    await checkPrefixTrust(prefix, sitePackages.startsWith(`${prefix}/`) ? [sitePackages] : []);
+  } catch (error) {
+    if (error instanceof UsageError) return blocker('prefix-owner', 'Prefix owner', error);
+    throw error;
+  }
+  return undefined;
 }
 
 /** The tool's own directories in the prefix must be real directories, never links it would write or delete through. */
@@ -225,6 +239,7 @@ export async function preflight(input: PreflightInput): Promise<Check[]> {
   const { plan, options, python, stored } = input;
   const found = await Promise.all([
     prefixPath(plan),
+    prefixTrust(plan, python),
     ownDirectories(plan),
     storeSpace(plan, input.facts, stored),
     foreignFiles(plan, options, python),

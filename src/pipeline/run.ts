@@ -6,8 +6,8 @@
  * Each stage is its own module and a function of the build context; this module only runs them in order and cleans
  * up. Progress goes out as events (events.ts); src/ui/ renders them.
  */
-import { createWriteStream } from 'node:fs';
-import { copyFile, mkdir, rm, rmdir } from 'node:fs/promises';
+import { constants, createWriteStream } from 'node:fs';
+import { copyFile, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DownloadError, ToolchainError } from '../errors.js';
 import { type Manifest, activateStack, inspectPrefix, removeStaleStacks, writeFileAtomic } from '../install/prefix.js';
@@ -282,8 +282,12 @@ export async function runBuild(prepared: Prepared, options: BuildOptions, events
     killAllChildren('SIGKILL');
     await new Promise<void>((r) => log.end(r));
     if (succeeded) {
-      await mkdir(layout.logsDir, { recursive: true });
-      await copyFile(logFile, join(layout.logsDir, 'build.log'));
+      // Never through a link planted in the prefix: the logs dir must be our own, and the copy replaces whatever
+      // build.log is (a link is removed, not followed) and is created exclusively.
+      await ensureOwnDir(layout.logsDir);
+      const kept = join(layout.logsDir, 'build.log');
+      await rm(kept, { force: true });
+      await copyFile(logFile, kept, constants.COPYFILE_EXCL);
     }
     await releasePrefix();
     if (!succeeded && !activated) {

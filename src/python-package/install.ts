@@ -18,6 +18,7 @@ import { dirname, join, relative } from 'node:path';
 import { BuildStepError, UsageError } from '../errors.js';
 import { pythonProgram } from '../util/package-root.js';
 import { pathExists } from '../util/fs.js';
+import { insideRealPath } from '../util/path-trust.js';
 import { run } from '../util/run.js';
 import { type ApxsSource, renderApxsConfig } from './apxs-config.js';
 
@@ -205,6 +206,7 @@ export async function installIntoVirtualenv(
 ): Promise<VirtualenvInstall> {
   const pkg = record.package;
   const { sitePackages } = opts.python;
+  await refuseForeignSitePackages(opts.python);
   const foreign = await foreignInstallation(opts.python, pkg);
   if (foreign && !opts.force) {
     throw new UsageError(
@@ -289,7 +291,17 @@ export async function installIntoVirtualenv(
 }
 
 /** Removes a package this tool installed into a virtualenv (RECORD-listed files only); returns what was removed. */
+/** The site-packages of a virtualenv, links resolved, must lie inside it: never another venv's or a directory elsewhere. */
+async function refuseForeignSitePackages(python: PackagePython): Promise<void> {
+  if (!(await insideRealPath(python.sitePackages, python.prefix)))
+    throw new UsageError(
+      `${python.sitePackages} leads out of the virtualenv ${python.prefix}`,
+      'the package goes only into a virtualenv whose site-packages is its own: recreate the virtualenv',
+    );
+}
+
 export async function uninstallFromVirtualenv(python: PackagePython, distribution: string): Promise<string[]> {
+  await refuseForeignSitePackages(python);
   const removed: string[] = [];
   for (const dist of await installedDistributions(python.sitePackages, distribution)) {
     if (!dist.ours) continue;
@@ -301,6 +313,8 @@ export async function uninstallFromVirtualenv(python: PackagePython, distributio
       // Never outside the virtualenv, whatever RECORD says.
       if (!path.startsWith(`${python.prefix}/`)) continue;
       if (rel.startsWith('..')) {
+        // A script: only in the venv's own bin/, a real directory (never a link RECORD was made to lead through).
+        if (dirname(path) !== join(python.prefix, 'bin') || !(await lstat(dirname(path)).catch(() => undefined))?.isDirectory()) continue;
         if (await isOurScript(path)) {
           await rm(path, { force: true });
           removed.push(path);

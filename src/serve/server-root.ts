@@ -16,11 +16,12 @@
  * that user could swap httpd.conf, or a directory on the way, between the moment express writes it and the moment
  * root's httpd reads it.
  */
-import { chmod, chown, lstat, mkdir, mkdtemp, realpath, rm, stat } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve, sep } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fromSystemError, PrerequisiteError, UsageError } from '../errors.js';
 import { blockingDirectory } from '../util/accounts.js';
+import { writableByOthers } from '../util/path-trust.js';
 
 /** mod_wsgi's daemon sockets are `<server root>/wsgi.<pid>.<generation>.<n>.sock`; sun_path holds 107 bytes. */
 const maxSocketPrefix = 80;
@@ -38,46 +39,6 @@ export interface ServerRoot {
   private: boolean;
   /** Removes a private server root (a no-op for a given one). */
   remove: () => Promise<void>;
-}
-
-/** The directories from / down to `path`, each as given (no symlink resolved). */
-function chain(path: string): string[] {
-  const parts = path.split(sep).filter(Boolean);
-  return ['/', ...parts.map((_, i) => `/${parts.slice(0, i + 1).join('/')}`)];
-}
-
-/** The real path of `path`, or of its nearest existing ancestor joined with the rest. */
-async function realPathOf(path: string): Promise<string> {
-  try {
-    return await realpath(path);
-  } catch {
-    const parent = dirname(path);
-    return parent === path ? path : join(await realPathOf(parent), path.slice(parent.length));
-  }
-}
-
-/**
- * Why another user than `owner` could change `path` or what leads to it: the first directory on its way (as given, and
- * on its real path) owned by someone else, or writable by group or others without the sticky bit, or a symbolic link
- * owned by someone else. Undefined when none can.
- */
-export async function writableByOthers(path: string, owner: number): Promise<string | undefined> {
-  const absolute = resolve(path);
-  for (const dirs of [chain(absolute), chain(await realPathOf(absolute))]) {
-    for (const dir of dirs) {
-      const st = await lstat(dir).catch(() => undefined);
-      if (!st) break; // not there yet: created by us
-      if (st.isSymbolicLink()) {
-        if (st.uid !== owner) return `${dir} is a symbolic link owned by uid ${st.uid}, who can point it elsewhere`;
-        continue;
-      }
-      if (st.uid !== owner) return `${dir} is owned by uid ${st.uid}`;
-      const otherWrite = st.mode & 0o022;
-      if (otherWrite && !(st.mode & 0o1000))
-        return `${dir} is writable by ${otherWrite & 0o002 ? 'others' : 'its group'} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}) without the sticky bit`;
-    }
-  }
-  return undefined;
 }
 
 function refuse(path: string, why: string, given: boolean): UsageError {

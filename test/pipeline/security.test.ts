@@ -11,7 +11,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, copyFile, mkdir, readdir, readFile, readlink, realpath, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdir, readdir, readFile, readlink, realpath, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -704,5 +704,72 @@ test.serial(
     t.is(passed.code, 0, passed.stderr + passed.stdout);
     const installed = JSON.parse(await readFile(join(dir, 'prefix', 'wsgi-toolchain.lock.json'), 'utf8')) as typeof good;
     t.is(component(installed, 'apr').artifacts[0]!.sha256, otherSha);
+  },
+);
+
+withAttacker(
+  '14.10 as root, a prefix another user owns or can write is refused by build, info, pack, push and uninstall: exit 2 naming why, nothing written or run',
+  async (t, attacker) => {
+    const prefix = join(work, 'trust-prefix');
+    const built = await build(prefix);
+    t.is(built.code, 0, built.stderr);
+    const commands: [string, string[]][] = [
+      ['build', ['build', '--prefix', prefix, ...common(), '--no-python-package', '--force']],
+      ['info', ['info', '--prefix', prefix]],
+      ['pack', ['pack', '--prefix', prefix, '--output', join(work, 'trust.tar')]],
+      ['push', ['push', '--prefix', prefix, '127.0.0.1:1/trust/stack']],
+      ['uninstall', ['uninstall', '--prefix', prefix]],
+    ];
+    const cases: [string, () => Promise<void>, RegExp][] = [
+      [
+        'owned by the other user',
+        () => chownTree(prefix, attacker.uid, attacker.gid),
+        new RegExp(`${escapeRegex(prefix)} is owned by uid ${attacker.uid}`),
+      ],
+      [
+        'a directory in it writable by others',
+        () => chmod(join(prefix, '.wsgi-httpd', 'logs'), 0o777),
+        /\.wsgi-httpd\/logs is writable by others \(mode 0777\) without the sticky bit/,
+      ],
+    ];
+    for (const [what, make, why] of cases) {
+      await chownTree(prefix, 0, 0);
+      await chmod(join(prefix, '.wsgi-httpd', 'logs'), 0o755);
+      await make();
+      const before = await snapshotTree(prefix);
+      for (const [name, argv] of commands) {
+        const result = await runCli(argv, { env: { WSGI_HTTPD_CACHE_DIR: sharedCache() } });
+        t.is(result.code, 2, `${what}: ${name}: ${result.stderr}`);
+        const line = lastLine(result.stderr);
+        t.true(line.startsWith(`wsgi-toolchain: error: as root, the prefix ${prefix} is not safe to work in: `), `${what}: ${name}: ${line}`);
+        t.regex(line, why, `${what}: ${name}`);
+      }
+      t.deepEqual(await snapshotTree(prefix), before, `${what}: the prefix is as it was`);
+      t.false(existsSync(join(work, 'trust.tar')), 'no archive was written');
+    }
+  },
+);
+
+async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
+  execFileSync('chown', ['-R', '-h', `${uid}:${gid}`, dir]);
+}
+
+test.serial(
+  '14.10 a build.log in the prefix planted as a link to another file: the build replaces the link, never writes or chmods through it',
+  async (t) => {
+    const prefix = join(work, 'log-link-prefix');
+    const first = await build(prefix);
+    t.is(first.code, 0, first.stderr);
+    const victim = join(await victimDir('log-link-victim'), 'precious.txt');
+    await chmod(victim, 0o600);
+    const log = join(prefix, '.wsgi-httpd', 'logs', 'build.log');
+    await rm(log);
+    await symlink(victim, log);
+    const again = await build(prefix, ['--force']);
+    t.is(again.code, 0, again.stderr);
+    t.is(await readFile(victim, 'utf8'), 'precious\n');
+    t.is((await stat(victim)).mode & 0o777, 0o600);
+    t.false((await lstat(log)).isSymbolicLink());
+    t.regex(await readFile(log, 'utf8'), /build of /);
   },
 );

@@ -19,6 +19,7 @@ export const pushCommand = defineCommand({
   async run({ values, positionals }) {
     const prefixArg = values.prefix ?? defaultPrefix(process.env);
     if (!prefixArg) throw new UsageError('no --prefix given', 'pass --prefix DIR of a wsgi-toolchain build');
+    await (await import('../../install/prefix-trust.js')).checkPrefixTrust(resolve(prefixArg));
     const [
       { parseReference, formatReference },
       { RegistryClient },

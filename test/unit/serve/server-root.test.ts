@@ -7,7 +7,7 @@ import test from 'ava';
 import { chmod, chown, lchown, mkdir, mkdtemp, realpath, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writableByOthers } from '../../../src/serve/server-root.js';
+import { writableByOthers } from '../../../src/util/path-trust.js';
 import { requiring } from '../../helpers/requires.js';
 
 const me = process.getuid!();
