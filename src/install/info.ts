@@ -5,6 +5,7 @@ import { prefixLayout, type PrefixLayout } from '../pipeline/plan.js';
 import type { ComponentName } from '../recipe/types.js';
 import { serializeLock, type Features, type LockedPython } from '../resolve/lock.js';
 import { inspectPrefix, type Manifest } from './prefix.js';
+import { checkPrefixTrust } from './prefix-trust.js';
 import { pathExists } from '../util/fs.js';
 import { layoutFromApxs } from '../verify/apache-layout.js';
 
@@ -165,6 +166,7 @@ export async function lockFileIsOurs(lockFile: string, manifest: Manifest): Prom
 
 /** Everything `wsgi-toolchain info` shows. */
 export async function describePrefix(prefixArg: string): Promise<PrefixInfo> {
+  await checkPrefixTrust(resolvePath(prefixArg)); // before anything the prefix names is read or run
   const located = await locateIn(prefixArg);
   const { manifest } = await readLiveBuild(located.prefix);
   const { lock } = manifest;

@@ -13,12 +13,10 @@ import { stateDirName } from './layout.js';
 export async function checkPrefixTrust(prefix: string, within: string[] = []): Promise<void> {
   if (process.getuid?.() !== 0) return;
   const state = join(prefix, stateDirName);
-  for (const path of [prefix, state, join(state, 'stacks'), join(state, 'logs'), join(prefix, 'bin'), ...within]) {
-    const why = await writableByOthers(path, 0);
-    if (why)
-      throw new UsageError(
-        `as root, the prefix ${prefix} is not safe to work in: ${why}, so another user could change what root writes, deletes or runs there`,
-        `run wsgi-toolchain as the user who owns the prefix, or make it root's alone (chown -R root: ${prefix} && chmod -R go-w ${prefix})`,
-      );
-  }
+  const why = await writableByOthers([prefix, state, join(state, 'stacks'), join(state, 'logs'), join(prefix, 'bin'), ...within], 0);
+  if (why)
+    throw new UsageError(
+      `as root, the prefix ${prefix} is not safe to work in: ${why}, so another user could change what root writes, deletes or runs there`,
+      `run wsgi-toolchain as the user who owns the prefix, or make it root's alone (chown -R root: ${prefix} && chmod -R go-w ${prefix})`,
+    );
 }

@@ -13,12 +13,13 @@ import { create as createTar, extract } from 'tar';
 import { ChecksumError, NotBuiltError, UsageError } from '../errors.js';
 import { inspectPrefix } from '../install/prefix.js';
 import { lockPrefix } from '../install/prefix-lock.js';
+import { checkPrefixTrust } from '../install/prefix-trust.js';
 import type { PythonInfo } from '../python/types.js';
 import type { Lock } from '../resolve/lock.js';
 import { toolVersion } from '../version.js';
 import { describePythonIdentity, type LayerInputs, type PythonIdentity, pythonIdentity } from './keys.js';
 import { importLayerBlob, sha256OfFile, writeLayerBlob } from './layer-blob.js';
-import type { Store } from './store.js';
+import { isKey, type Store } from './store.js';
 
 export const archiveFormat = 'wsgi-httpd-stack/1';
 
@@ -53,6 +54,7 @@ export interface PackResult {
 export async function packPrefix(options: { prefix: string; output: string; store: Store; waitSeconds?: number }): Promise<PackResult> {
   const prefix = resolve(options.prefix);
   const output = resolve(options.output);
+  await checkPrefixTrust(prefix);
   // No build, no lock: a prefix without one gets nothing written.
   if (!(await inspectPrefix(prefix)).liveStackId) throw new NotBuiltError(prefix);
   const release = await lockPrefix(prefix, { what: `pack of ${prefix}`, waitMs: (options.waitSeconds ?? 0) * 1000 });
@@ -158,8 +160,7 @@ export async function importArchive(file: string, store: Store, python: PythonIn
       throw notAnArchive(path, `its stack.json is not format ${archiveFormat}`);
     const layerKeys = new Map<string, { key: string; inputs: LayerInputs }>();
     for (const l of record.layers) {
-      if (!/^[0-9a-f]{64}$/.test(l.key) || !/^[0-9a-f]{64}$/.test(l.sha256))
-        throw notAnArchive(path, `layer ${l.component} has no valid key or digest`);
+      if (!isKey(l.key) || !isKey(l.sha256)) throw notAnArchive(path, `layer ${l.component} has no valid key or digest`);
       const blob = join(scratch, 'blobs', `${l.sha256}.tar.gz`);
       const actual = await sha256OfFile(blob).catch(() => '(missing from the archive)');
       if (actual !== l.sha256)

@@ -70,8 +70,10 @@ export interface StoredLayer {
  * Layer and stack keys are sha256s; one read from a record (a prefix's stack manifest, a stack record) that is not
  * was edited, and as a path it could lead anywhere ("../../etc/x"): refused before it names a file.
  */
+export const isKey = (key: unknown): key is string => typeof key === 'string' && /^[0-9a-f]{64}$/.test(key);
+
 export function checkedKey(key: unknown, what: string): string {
-  if (typeof key === 'string' && /^[0-9a-f]{64}$/.test(key)) return key;
+  if (isKey(key)) return key;
   throw new ToolchainError(
     `${what} key ${JSON.stringify(String(key).slice(0, 100))} is not a sha256 (64 hex digits): the record that names it was edited or is damaged`,
     'rebuild the prefix (wsgi-toolchain build --force), or remove the damaged record from the store',
@@ -177,7 +179,7 @@ export class Store {
       try {
         const record = JSON.parse(await readFile(join(this.root, 'stacks', name), 'utf8')) as StackRecord;
         // A record is the file named by its own key, a sha256; any other is not ours (and its key names no file).
-        if (typeof record.key === 'string' && `${record.key}.json` === name && /^[0-9a-f]{64}$/.test(record.key)) out.push(record);
+        if (isKey(record.key) && `${record.key}.json` === name) out.push(record);
       } catch {
         /* unreadable: not a stack */
       }

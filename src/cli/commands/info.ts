@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import { ExitCode, UsageError } from '../../errors.js';
 import type { PrefixInfo } from '../../install/info.js';
 import { defaultPrefix } from '../build-options.js';
@@ -58,7 +57,6 @@ export const infoCommand = defineCommand({
     const prefix = values.prefix ?? defaultPrefix(process.env);
     if (!prefix) throw new UsageError('no --prefix given', 'pass --prefix DIR of a wsgi-toolchain build, or set WSGI_HTTPD_PREFIX');
     const { describePrefix } = await import('../../install/info.js');
-    await (await import('../../install/prefix-trust.js')).checkPrefixTrust(resolve(prefix));
     const info = await describePrefix(prefix);
     out(values.json ? JSON.stringify(info, null, 2) : formatInfo(info));
     return ExitCode.ok;

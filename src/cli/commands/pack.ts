@@ -22,7 +22,6 @@ export const packCommand = defineCommand({
     const prefix = values.prefix ?? defaultPrefix(process.env);
     if (!prefix) throw new UsageError('no --prefix given', 'pass --prefix DIR of a wsgi-toolchain build');
     if (!values.output) throw new UsageError('no --output given', 'pass --output FILE.tar, the archive to write');
-    await (await import('../../install/prefix-trust.js')).checkPrefixTrust(resolve(prefix));
     const waitSeconds = wholeNumber(values.wait, '--wait') ?? 0;
     const [{ packPrefix }, { Store, storeRoot }] = await Promise.all([import('../../store/archive.js'), import('../../store/store.js')]);
     const store = new Store(await storeRoot({ cacheDir: values['cache-dir'], env: process.env }));
